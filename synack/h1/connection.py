@@ -1,0 +1,443 @@
+"""ServerConnection: the server half of HTTP/1.1 as a sans-I/O state machine.
+
+Theory of operation: bytes go in with ``receive_data``; ``next_event`` turns them into
+``Request``, ``Data`` and ``EndOfMessage`` events (or a ``Signal``). The application's answer goes
+through ``send`` (or ``send_response`` for a complete response in one call), which returns the
+bytes to write. Each side has its own state; when both reach DONE and the connection may be
+reused, ``start_next_cycle`` resets them and pipelined bytes already buffered are parsed next.
+Must not import asyncio, socket, ssl, os, time or logging.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any
+
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import (
+    NEED_DATA,
+    PAUSED,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Framing,
+    InformationalResponse,
+    Request,
+    Response,
+    Signal,
+)
+from .limits import Limits
+from .reader import EMPTY_EOM, ChunkedReader, LengthReader, parse_head
+from .writer import (
+    ChunkedWriter,
+    CloseWriter,
+    LengthWriter,
+    NoBodyWriter,
+    check_field,
+    encode_fields,
+    status_line,
+)
+
+__all__ = ["ServerConnection", "RequestState", "ResponseState"]
+
+_HEAD_END_LENIENT = re.compile(rb"\r?\n\r?\n")
+_CONNECTION_CLOSE = b"connection: close\r\n"
+_CONNECTION_KEEP_ALIVE = b"connection: keep-alive\r\n"
+_CHUNKED = b"transfer-encoding: chunked\r\n"
+
+
+class RequestState(enum.Enum):
+    #: Waiting for (the rest of) a request head.
+    IDLE = "IDLE"
+    #: Head received; body events are being produced.
+    BODY = "BODY"
+    #: The whole request was received; waiting for the response to finish.
+    DONE = "DONE"
+    #: The client closed its side before a new request began.
+    CLOSED = "CLOSED"
+    #: The client broke the protocol; nothing more will be parsed.
+    ERROR = "ERROR"
+
+
+class ResponseState(enum.Enum):
+    #: No response started for the current request.
+    IDLE = "IDLE"
+    #: Head sent; body being written.
+    BODY = "BODY"
+    #: Response complete.
+    DONE = "DONE"
+    #: The response (or the app) failed; the connection must be aborted.
+    ERROR = "ERROR"
+
+
+_NO_BODY_STATUSES = frozenset((204, 304))
+
+
+class ServerConnection:
+    """One HTTP/1.1 server connection's protocol state.
+
+    Args:
+        limits: the size and count bounds to enforce on requests.
+    """
+
+    __slots__ = (
+        "limits",
+        "request_state",
+        "response_state",
+        "request",
+        "_buffer",
+        "_search_from",
+        "_eof",
+        "_reader",
+        "_writer",
+        "_keep_alive",
+        "_continue_owed",
+        "default_headers",
+        "response_status",
+    )
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self.request_state = RequestState.IDLE
+        self.response_state = ResponseState.IDLE
+        #: The request being answered (None until its head is parsed).
+        self.request: Request | None = None
+        self._buffer = bytearray()
+        self._search_from = 0
+        self._eof = False
+        self._reader: LengthReader | ChunkedReader | None = None
+        self._writer: Any = None
+        self._keep_alive = True
+        self._continue_owed = False
+        #: Pre-serialised header lines added to every response (the driver's date/server).
+        self.default_headers = b""
+        #: Status of the response sent for the current request (0 before one starts).
+        self.response_status = 0
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the client; ``b""`` means the client closed its side (EOF)."""
+        if data:
+            if self._eof:
+                raise LocalProtocolError("received data after EOF")
+            self._buffer += data
+        else:
+            self._eof = True
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        """Bytes received but not parsed (for protocol upgrades), and whether EOF was seen."""
+        return bytes(self._buffer), self._eof
+
+    @property
+    def buffered(self) -> int:
+        """Number of received bytes not yet turned into events."""
+        return len(self._buffer)
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether another request may follow on this connection."""
+        return self._keep_alive and not self._eof
+
+    @property
+    def client_eof(self) -> bool:
+        """Whether the client has closed its sending side."""
+        return self._eof
+
+    def next_event(self) -> Request | Data | EndOfMessage | ConnectionClosed | Signal:
+        """The next event from the client, or ``NEED_DATA`` / ``PAUSED``.
+
+        Raises:
+            RemoteProtocolError: the client broke HTTP; ``status`` says what to answer.
+        """
+        state = self.request_state
+        try:
+            if state is RequestState.BODY:
+                return self._next_body()
+            if state is RequestState.IDLE:
+                return self._next_head()
+        except RemoteProtocolError:
+            self.request_state = RequestState.ERROR
+            self._keep_alive = False
+            raise
+        if state is RequestState.DONE:
+            return PAUSED
+        if state is RequestState.CLOSED:
+            return ConnectionClosed()
+        raise RemoteProtocolError("cannot read after a protocol error")
+
+    def _next_head(self) -> Request | ConnectionClosed | Signal:
+        buffer = self._buffer
+        # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
+        while buffer[:2] == b"\r\n":
+            del buffer[:2]
+        if self.limits.allow_bare_lf:
+            while buffer[:1] == b"\n":
+                del buffer[:1]
+            match = _HEAD_END_LENIENT.search(buffer, self._search_from)
+            end, skip = (match.start(), match.end()) if match else (-1, 0)
+        else:
+            end = buffer.find(b"\r\n\r\n", self._search_from)
+            skip = end + 4
+        if end < 0:
+            return self._incomplete_head()
+        if end > self.limits.max_head_bytes:
+            raise RemoteProtocolError(
+                f"request head too large (limit {self.limits.max_head_bytes} bytes)", 431
+            )
+        head = bytes(buffer[:end])
+        del buffer[:skip]
+        self._search_from = 0
+        request = parse_head(head, self.limits)
+        self.request = request
+        self.response_status = 0
+        self._keep_alive = request.keep_alive
+        self._continue_owed = request.expect_continue
+        framing = request.framing
+        if framing is Framing.NONE:
+            self._reader = None
+        elif framing is Framing.LENGTH:
+            self._reader = LengthReader(request.content_length or 0)
+        else:
+            self._reader = ChunkedReader(self.limits)
+        self.request_state = RequestState.BODY
+        return request
+
+    def _incomplete_head(self) -> ConnectionClosed | Signal:
+        buffer = self._buffer
+        size = len(buffer)
+        limits = self.limits
+        line_end = buffer.find(b"\n")
+        if line_end < 0 and size > limits.max_request_line:
+            raise RemoteProtocolError(
+                f"request line too long (limit {limits.max_request_line} bytes)", 414
+            )
+        if size > limits.max_head_bytes:
+            raise RemoteProtocolError(
+                f"request head too large (limit {limits.max_head_bytes} bytes)", 431
+            )
+        if not limits.allow_bare_lf and buffer.count(b"\n") != buffer.count(b"\r\n"):
+            raise RemoteProtocolError("bare LF line ending in request head")
+        if self._eof:
+            if size == 0:
+                self.request_state = RequestState.CLOSED
+                return ConnectionClosed()
+            raise RemoteProtocolError("client closed in the middle of a request head")
+        self._search_from = max(0, size - 3)
+        return NEED_DATA
+
+    def _next_body(self) -> Data | EndOfMessage | Signal:
+        reader = self._reader
+        if reader is None:
+            self.request_state = RequestState.DONE
+            return EMPTY_EOM
+        event = reader.read(self._buffer)
+        if event is None:
+            if self._eof:
+                raise RemoteProtocolError(reader.incomplete())
+            return NEED_DATA
+        if type(event) is EndOfMessage:
+            self.request_state = RequestState.DONE
+            self._reader = None
+        return event
+
+    # ------------------------------------------------------------------ sending
+
+    @property
+    def continue_owed(self) -> bool:
+        """The client asked for ``100 Continue`` and has not been sent it (nor a response)."""
+        return self._continue_owed
+
+    def send_continue(self) -> bytes:
+        """Bytes of ``100 Continue`` if owed (b"" otherwise); call when the body is first read."""
+        if not self._continue_owed:
+            return b""
+        self._continue_owed = False
+        return b"HTTP/1.1 100 Continue\r\n\r\n"
+
+    def send(self, event: Any) -> list[Any]:
+        """Serialise an outbound event and return the pieces to write, in order.
+
+        ``Data.data`` is passed through untouched (it may be a file range for sendfile).
+
+        Raises:
+            LocalProtocolError: the event is illegal now, or breaks the declared framing.
+        """
+        kind = type(event)
+        try:
+            if kind is Data:
+                return self._send_data(event.data)
+            if kind is EndOfMessage:
+                return self._send_end(event.trailers)
+            if kind is Response:
+                return [self._start_response(event.status, event.headers, event.reason, None)]
+            if kind is InformationalResponse:
+                return [self._informational(event)]
+        except LocalProtocolError:
+            self.response_state = ResponseState.ERROR
+            self._keep_alive = False
+            raise
+        raise LocalProtocolError(f"cannot send {kind.__name__}")
+
+    def send_response(
+        self, status: int, headers: Any, body: bytes = b"", reason: bytes = b""
+    ) -> bytes:
+        """A complete response in one piece; Content-Length is added when absent.
+
+        Raises:
+            LocalProtocolError: as for ``send``.
+        """
+        try:
+            head = self._start_response(status, headers, reason, len(body))
+            pieces = self._writer.write(body) if body else []
+            pieces += self._writer.end()
+        except LocalProtocolError:
+            self.response_state = ResponseState.ERROR
+            self._keep_alive = False
+            raise
+        self._finish_response()
+        if pieces:
+            return head + b"".join(pieces)
+        return head
+
+    def _informational(self, event: InformationalResponse) -> bytes:
+        if self.response_state is not ResponseState.IDLE:
+            raise LocalProtocolError("informational response after the response started")
+        if not 100 <= event.status < 200 or event.status == 101:
+            raise LocalProtocolError(f"{event.status} is not an informational status")
+        fields = list(event.headers)
+        for name, value in fields:
+            check_field(name, value)
+        if event.status == 100:
+            self._continue_owed = False
+        return status_line(event.status) + encode_fields(fields) + b"\r\n"
+
+    def _start_response(
+        self, status: int, headers: Any, reason: bytes, body_length: int | None
+    ) -> bytes:
+        if self.response_state is not ResponseState.IDLE:
+            raise LocalProtocolError(f"response already started (state {self.response_state.name})")
+        if type(status) is not int or not 200 <= status <= 999:
+            if not (status == 101 and self.request is not None and self.request.upgrade):
+                raise LocalProtocolError(f"invalid final status {status!r}")
+        request = self.request
+        if self._continue_owed:
+            # The client may still be waiting to send its body; we cannot know whether the
+            # bytes that follow are body or a new request, so this connection ends here.
+            self._continue_owed = False
+            self._keep_alive = False
+        if self.request_state is RequestState.BODY or self.request_state is RequestState.ERROR:
+            self._keep_alive = False
+        fields: list[tuple[bytes, bytes]] = []
+        length: bytes | None = None
+        chunked = False
+        for pair in headers:
+            name, value = pair
+            check_field(name, value)
+            lower = name.lower()
+            if lower == b"content-length":
+                if length is not None and length != value:
+                    raise LocalProtocolError("conflicting Content-Length in response")
+                if not value.isdigit():
+                    raise LocalProtocolError(f"invalid Content-Length {value!r}")
+                length = value
+                continue
+            if lower == b"transfer-encoding":
+                if value.lower() != b"chunked":
+                    raise LocalProtocolError("only chunked transfer coding is supported")
+                chunked = True
+                continue
+            if lower == b"connection":
+                if b"close" in value.lower():
+                    self._keep_alive = False
+                continue
+            fields.append(pair)
+        head_request = request is not None and request.method == b"HEAD"
+        if status in _NO_BODY_STATUSES or status == 101:
+            # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).
+            if status == 304 and length is not None:
+                fields.append((b"content-length", length))
+            self._writer = NoBodyWriter()
+        elif head_request:
+            if length is not None:
+                fields.append((b"content-length", length))
+            elif body_length is not None and body_length > 0:
+                fields.append((b"content-length", b"%d" % body_length))
+            self._writer = NoBodyWriter()
+        elif length is not None:
+            fields.append((b"content-length", length))
+            self._writer = LengthWriter(int(length))
+        elif body_length is not None and not chunked:
+            fields.append((b"content-length", b"%d" % body_length))
+            self._writer = LengthWriter(body_length)
+        elif request is None or request.http_version == b"1.1":
+            self._writer = ChunkedWriter()
+            fields.append((b"transfer-encoding", b"chunked"))
+        else:
+            # HTTP/1.0 without a length: the end of the body is the end of the connection.
+            self._keep_alive = False
+            self._writer = CloseWriter()
+        if status == 101:
+            fields.append((b"connection", b"upgrade"))
+        elif not self.keep_alive:
+            fields.append((b"connection", b"close"))
+        elif request is not None and request.http_version == b"1.0":
+            fields.append((b"connection", b"keep-alive"))
+        self.response_state = ResponseState.BODY
+        self.response_status = status
+        return b"".join(
+            (status_line(status, reason), self.default_headers, encode_fields(fields), b"\r\n")
+        )
+
+    def _send_data(self, data: Any) -> list[Any]:
+        if self.response_state is not ResponseState.BODY:
+            raise LocalProtocolError(f"cannot send body in state {self.response_state.name}")
+        return self._writer.write(data)  # type: ignore[no-any-return]
+
+    def _send_end(self, trailers: Any) -> list[Any]:
+        if self.response_state is not ResponseState.BODY:
+            raise LocalProtocolError(f"cannot end body in state {self.response_state.name}")
+        pieces: list[Any] = self._writer.end(trailers)
+        self._finish_response()
+        return pieces
+
+    def _finish_response(self) -> None:
+        self.response_state = ResponseState.DONE
+        self._writer = None
+
+    # ------------------------------------------------------------------ cycle
+
+    @property
+    def response_chunked(self) -> bool:
+        """Whether the current response uses chunked coding (trailers possible)."""
+        return type(self._writer) is ChunkedWriter
+
+    @property
+    def body_remaining(self) -> int | None:
+        """Bytes the Content-Length still allows in the response body (None if unbounded)."""
+        writer = self._writer
+        if type(writer) is LengthWriter:
+            return writer.remaining  # type: ignore[no-any-return]
+        return None
+
+    def start_next_cycle(self) -> None:
+        """Reset for the next request on a kept-alive connection.
+
+        Raises:
+            LocalProtocolError: if the exchange is not complete or the connection can't be reused.
+        """
+        if (
+            self.request_state is not RequestState.DONE
+            or self.response_state is not ResponseState.DONE
+            or not self.keep_alive
+        ):
+            raise LocalProtocolError(
+                f"cannot start a new cycle (request {self.request_state.name}, "
+                f"response {self.response_state.name}, keep_alive {self.keep_alive})"
+            )
+        self.request_state = RequestState.IDLE
+        self.response_state = ResponseState.IDLE
+        self.request = None
+        self._reader = None

@@ -1,0 +1,108 @@
+"""Events exchanged with the core: frozen, slotted, bytes fields.
+
+Inbound (from the client): Request, Data, EndOfMessage, ConnectionClosed.
+Outbound (to the client): InformationalResponse, Response, Data, EndOfMessage.
+Must not import asyncio, socket, ssl, os, time or logging.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from .headers import Headers
+
+__all__ = [
+    "Signal",
+    "NEED_DATA",
+    "PAUSED",
+    "Framing",
+    "Request",
+    "Data",
+    "EndOfMessage",
+    "ConnectionClosed",
+    "InformationalResponse",
+    "Response",
+    "Event",
+]
+
+
+class Signal(enum.Enum):
+    """Non-event results of ``ServerConnection.next_event()``."""
+
+    #: More bytes are needed before the next event can be produced.
+    NEED_DATA = "NEED_DATA"
+    #: A request is complete; the next one (if any) waits until the response ends.
+    PAUSED = "PAUSED"
+
+
+NEED_DATA = Signal.NEED_DATA
+PAUSED = Signal.PAUSED
+
+
+class Framing(enum.Enum):
+    """How a request body is delimited (RFC 9112 §6.3)."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request head, with the facts the core derived from it computed once."""
+
+    method: bytes
+    target: bytes
+    http_version: bytes
+    headers: Headers
+    #: Whether the connection may carry another request after this exchange.
+    keep_alive: bool = True
+    #: The client sent ``Expect: 100-continue`` (HTTP/1.1 only).
+    expect_continue: bool = False
+    #: How the body is framed.
+    framing: Framing = Framing.NONE
+    #: Declared Content-Length (None when chunked or absent).
+    content_length: int | None = None
+    #: The Upgrade header value when ``Connection: upgrade`` asks for it, else None.
+    upgrade: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """A piece of body. ``data`` is bytes-like; outbound it may be any buffer."""
+
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfMessage:
+    """The end of a body, with trailer fields (chunked only)."""
+
+    trailers: Headers = field(default_factory=lambda: Headers(()))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The client closed its side before starting another request."""
+
+
+@dataclass(frozen=True, slots=True)
+class InformationalResponse:
+    """A 1xx response (100 Continue, 103 Early Hints)."""
+
+    status: int
+    headers: Any = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A final response head. ``headers`` is an iterable of (name, value) byte pairs."""
+
+    status: int
+    headers: Any = ()
+    reason: bytes = b""
+
+
+Event = Request | Data | EndOfMessage | ConnectionClosed | InformationalResponse | Response

@@ -1,0 +1,85 @@
+"""Headers: ordered (lowercased name, value) pairs that keep the raw names.
+
+Must not import asyncio, socket, ssl, os, time or logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+__all__ = ["Headers", "split_list"]
+
+
+class Headers(Sequence[tuple[bytes, bytes]]):
+    """Header fields in arrival order; duplicates kept.
+
+    Iterating yields ``(lowercased_name, value)`` pairs; ``raw_items()`` gives the names
+    exactly as received.
+    """
+
+    __slots__ = ("_items", "_raw_names")
+
+    def __init__(
+        self,
+        items: Sequence[tuple[bytes, bytes]] | Iterator[tuple[bytes, bytes]] = (),
+        raw_names: Sequence[bytes] | None = None,
+    ) -> None:
+        self._items: list[tuple[bytes, bytes]] = list(items)
+        self._raw_names = raw_names
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def,override]
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return self._items == other._items
+        if isinstance(other, (list, tuple)):
+            return self._items == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items))
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    @property
+    def items(self) -> list[tuple[bytes, bytes]]:
+        """The underlying list of (lowercased name, value) pairs. Do not mutate."""
+        return self._items
+
+    def raw_items(self) -> list[tuple[bytes, bytes]]:
+        """Pairs with names as the client spelled them."""
+        if self._raw_names is None:
+            return list(self._items)
+        return [(raw, value) for raw, (_, value) in zip(self._raw_names, self._items)]
+
+    def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
+        """The first value of ``name`` (lowercase), or ``default``."""
+        for key, value in self._items:
+            if key == name:
+                return value
+        return default
+
+    def get_all(self, name: bytes) -> list[bytes]:
+        """Every value of ``name`` (lowercase), in order."""
+        return [value for key, value in self._items if key == name]
+
+    def get_list(self, name: bytes) -> list[bytes]:
+        """The comma-separated list header ``name`` as lowercased, stripped elements."""
+        result: list[bytes] = []
+        for key, value in self._items:
+            if key == name:
+                result.extend(split_list(value))
+        return result
+
+
+def split_list(value: bytes) -> list[bytes]:
+    """Split a #rule list value (RFC 9110 §5.6.1) into lowercased non-empty elements."""
+    return [part.strip(b" \t").lower() for part in value.split(b",") if part.strip(b" \t")]

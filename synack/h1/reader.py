@@ -1,0 +1,342 @@
+"""Request-head parser and body readers (Content-Length, chunked).
+
+Framing and request-smuggling rules live here (RFC 9112 §2-§7, RFC 9110 §5-§8).
+Must not import asyncio, socket, ssl, os, time or logging.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import grammar
+from .errors import RemoteProtocolError
+from .events import Data, EndOfMessage, Framing, Request
+from .headers import Headers, split_list
+from .limits import Limits
+
+__all__ = ["parse_head", "parse_fields", "LengthReader", "ChunkedReader", "EMPTY_EOM"]
+
+EMPTY_EOM = EndOfMessage()
+
+_BARE_LF_LINES = re.compile(rb"\r?\n")
+_SPECIAL = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
+)
+# Host = uri-host [ ":" port ] (RFC 9110 §7.2); reg-name, IPv4 or IP-literal characters only.
+_HOST = re.compile(rb"[-A-Za-z0-9._~%!$&'()*+,;=:\[\]]*")
+
+
+def _error(message: str, status: int = 400) -> RemoteProtocolError:
+    return RemoteProtocolError(message, status)
+
+
+def parse_fields(
+    lines: list[bytes], limits: Limits, kind: str = "header"
+) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+    """Parse field lines into (lowercased name, value) pairs plus the raw names.
+
+    Raises:
+        RemoteProtocolError: 400 for malformed lines, 431 for too many or too large fields.
+    """
+    if len(lines) > limits.max_header_count:
+        raise _error(f"too many {kind} fields (limit {limits.max_header_count})", 431)
+    items: list[tuple[bytes, bytes]] = []
+    raw_names: list[bytes] = []
+    max_field = limits.max_field_bytes
+    name_ok = grammar.FIELD_NAME.fullmatch
+    value_ok = grammar.FIELD_VALUE.fullmatch
+    for line in lines:
+        if len(line) > max_field:
+            raise _error(f"{kind} field too large (limit {max_field} bytes)", 431)
+        if line[:1] in (b" ", b"\t"):
+            # obs-fold (RFC 9112 §5.2): a server MUST reject it or replace it with SP.
+            if not limits.allow_obs_fold or not items:
+                raise _error(f"obsolete line folding in {kind} fields")
+            value = line.strip(b" \t")
+            if value_ok(value) is None:
+                raise _error(f"invalid character in {kind} value")
+            name, previous = items[-1]
+            items[-1] = (name, previous + b" " + value if previous else value)
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise _error(f"{kind} line without a colon")
+        if name_ok(name) is None:
+            # Covers whitespace between name and colon (RFC 9112 §5.1: MUST reject with 400).
+            raise _error(f"invalid {kind} name {name[:40]!r}")
+        value = value.strip(b" \t")
+        if value_ok(value) is None:
+            raise _error(f"invalid character in {kind} value of {name[:40]!r}")
+        items.append((name.lower(), value))
+        raw_names.append(name)
+    return items, raw_names
+
+
+def _split_head(head: bytes, limits: Limits) -> list[bytes]:
+    if limits.allow_bare_lf:
+        return _BARE_LF_LINES.split(head)
+    lines = head.split(b"\r\n")
+    return lines
+
+
+def _parse_request_line(line: bytes, limits: Limits) -> tuple[bytes, bytes, bytes]:
+    if len(line) > limits.max_request_line:
+        raise _error(f"request line too long (limit {limits.max_request_line} bytes)", 414)
+    match = grammar.REQUEST_LINE.fullmatch(line)
+    if match is None:
+        if grammar.HTTP_VERSION_LIKE.fullmatch(line) and b"\r" not in line and b"\n" not in line:
+            raise _error("unsupported HTTP version", 505)
+        if b"\n" in line or b"\r" in line:
+            raise _error("bare CR or LF in request line")
+        raise _error("malformed request line")
+    method, target, major, minor = match.groups()
+    if major != b"1":
+        # HTTP/0.9, HTTP/2.0 and beyond are not spoken over HTTP/1.1 framing.
+        raise _error("unsupported HTTP version", 505)
+    # RFC 9110 §2.5: a higher minor version is processed as the highest we implement.
+    version = b"1.0" if minor == b"0" else b"1.1"
+    _check_target(method, target)
+    return method, target, version
+
+
+def _check_target(method: bytes, target: bytes) -> None:
+    """Accept the four request-target forms of RFC 9112 §3.2, each only where it belongs."""
+    if target[:1] == b"/":
+        if method == b"CONNECT":
+            raise _error("CONNECT requires an authority-form target")
+        return  # origin-form
+    if target == b"*":
+        if method != b"OPTIONS":
+            raise _error("asterisk-form target is only allowed with OPTIONS")
+        return
+    if method == b"CONNECT":
+        if grammar.AUTHORITY_FORM.fullmatch(target) is None:
+            raise _error("CONNECT requires an authority-form target")
+        raise _error("CONNECT is not supported", 501)
+    if grammar.ABSOLUTE_FORM.fullmatch(target) is not None:
+        return  # absolute-form (RFC 9112 §3.2.2: servers MUST accept it)
+    raise _error("invalid request target")
+
+
+def parse_head(head: bytes, limits: Limits) -> Request:
+    """Parse a request head (without its final empty line) into a ``Request``.
+
+    Raises:
+        RemoteProtocolError: with the status the violation calls for.
+    """
+    lines = _split_head(head, limits)
+    method, target, version = _parse_request_line(lines[0], limits)
+    items, raw_names = parse_fields(lines[1:], limits)
+    special: dict[bytes, list[bytes]] = {}
+    for name, value in items:
+        if name in _SPECIAL:
+            special.setdefault(name, []).append(value)
+    headers = Headers(items, raw_names)
+    _check_host(special.get(b"host"), version)
+    framing, length = _body_framing(special, version, limits)
+    connection = _tokens(special.get(b"connection"))
+    if version == b"1.1":
+        keep_alive = b"close" not in connection
+    else:
+        keep_alive = b"keep-alive" in connection and b"close" not in connection
+    expect_continue = _expectation(special.get(b"expect"), version) and framing is not Framing.NONE
+    upgrade = None
+    upgrade_values = special.get(b"upgrade")
+    if upgrade_values and b"upgrade" in connection:
+        upgrade = upgrade_values[0]
+    return Request(
+        method, target, version, headers, keep_alive, expect_continue, framing, length, upgrade
+    )
+
+
+def _tokens(values: list[bytes] | None) -> list[bytes]:
+    if not values:
+        return []
+    result: list[bytes] = []
+    for value in values:
+        result.extend(split_list(value))
+    return result
+
+
+def _check_host(hosts: list[bytes] | None, version: bytes) -> None:
+    # RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request that lacks a Host
+    # header field and to any request with more than one Host header field.
+    if hosts is None:
+        if version == b"1.1":
+            raise _error("missing Host header")
+        return
+    if len(hosts) > 1:
+        raise _error("more than one Host header")
+    if _HOST.fullmatch(hosts[0]) is None:
+        raise _error("invalid Host header")
+
+
+def _body_framing(
+    special: dict[bytes, list[bytes]], version: bytes, limits: Limits
+) -> tuple[Framing, int | None]:
+    """Decide how the request body is delimited (RFC 9112 §6.3)."""
+    transfer_encoding = special.get(b"transfer-encoding")
+    content_length = special.get(b"content-length")
+    if transfer_encoding is not None:
+        if version == b"1.0":
+            # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+            raise _error("Transfer-Encoding is not allowed in HTTP/1.0 requests")
+        if content_length is not None:
+            # RFC 9112 §6.3 item 3: both present is a smuggling vector; reject and close.
+            raise _error("both Transfer-Encoding and Content-Length")
+        codings = _tokens(transfer_encoding)
+        if not codings or codings[-1] != b"chunked":
+            # RFC 9112 §6.3 item 4: chunked not final → MUST respond 400 and close.
+            raise _error("Transfer-Encoding must end in chunked")
+        if len(codings) > 1:
+            # RFC 9112 §6.1: a transfer coding we don't understand → SHOULD respond 501.
+            raise _error("unsupported transfer coding", 501)
+        return Framing.CHUNKED, None
+    if content_length is None:
+        return Framing.NONE, None
+    length = _content_length(content_length)
+    if limits.max_body_bytes is not None and length > limits.max_body_bytes:
+        raise _error(f"request body too large (limit {limits.max_body_bytes} bytes)", 413)
+    return (Framing.LENGTH if length else Framing.NONE), length
+
+
+def _content_length(values: list[bytes]) -> int:
+    # RFC 9110 §8.6: Content-Length = 1*DIGIT. A list of identical values may be accepted as
+    # one; differing values are an unrecoverable error (RFC 9112 §6.3 item 5).
+    seen: bytes | None = None
+    for value in values:
+        for part in value.split(b","):
+            part = part.strip(b" \t")
+            if grammar.CONTENT_LENGTH.fullmatch(part) is None:
+                raise _error("invalid Content-Length")
+            if seen is None:
+                seen = part
+            elif int(part) != int(seen):
+                raise _error("conflicting Content-Length values")
+    assert seen is not None
+    return int(seen)
+
+
+def _expectation(values: list[bytes] | None, version: bytes) -> bool:
+    if not values:
+        return False
+    expectations = _tokens(values)
+    if all(item == b"100-continue" for item in expectations) and expectations:
+        # RFC 9110 §10.1.1: an HTTP/1.0 request's 100-continue MUST be ignored.
+        return version == b"1.1"
+    raise _error("unsupported expectation", 417)
+
+
+class LengthReader:
+    """Body of exactly ``length`` bytes."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+
+    def read(self, buffer: bytearray) -> Data | EndOfMessage | None:
+        if self.remaining == 0:
+            return EMPTY_EOM
+        if not buffer:
+            return None
+        count = min(self.remaining, len(buffer))
+        data = bytes(buffer[:count]) if count < len(buffer) else bytes(buffer)
+        del buffer[:count]
+        self.remaining -= count
+        return Data(data)
+
+    def incomplete(self) -> str:
+        return f"client closed with {self.remaining} body bytes unsent"
+
+
+_SIZE, _DATA, _DATA_END, _TRAILERS, _DONE = range(5)
+
+
+class ChunkedReader:
+    """Body in chunked transfer coding (RFC 9112 §7.1), trailers bounded and parsed."""
+
+    __slots__ = ("_limits", "_state", "_remaining", "_total")
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._state = _SIZE
+        self._remaining = 0
+        self._total = 0
+
+    def read(self, buffer: bytearray) -> Data | EndOfMessage | None:
+        while True:
+            state = self._state
+            if state == _DATA:
+                if not buffer:
+                    return None
+                count = min(self._remaining, len(buffer))
+                data = bytes(buffer[:count])
+                del buffer[:count]
+                self._remaining -= count
+                if self._remaining == 0:
+                    self._state = _DATA_END
+                return Data(data)
+            if state == _SIZE:
+                if not self._read_size(buffer):
+                    return None
+            elif state == _DATA_END:
+                if len(buffer) < 2:
+                    if buffer and buffer[0] != 13:
+                        raise _error("missing CRLF after chunk data")
+                    return None
+                if buffer[0] != 13 or buffer[1] != 10:
+                    raise _error("missing CRLF after chunk data")
+                del buffer[:2]
+                self._state = _SIZE
+            elif state == _TRAILERS:
+                return self._read_trailers(buffer)
+            else:
+                return EMPTY_EOM
+
+    def _read_size(self, buffer: bytearray) -> bool:
+        limit = self._limits.max_chunk_ext_bytes
+        end = buffer.find(b"\r\n", 0, limit + 2)
+        if end < 0:
+            if len(buffer) > limit:
+                raise _error(f"chunk header too long (limit {limit} bytes)")
+            if b"\n" in buffer:
+                raise _error("bare LF in chunk header")
+            return False
+        match = grammar.CHUNK_SIZE_LINE.fullmatch(buffer, 0, end)
+        if match is None:
+            raise _error("invalid chunk size line")
+        size = int(match.group(1), 16)
+        del buffer[: end + 2]
+        self._total += size
+        limit_body = self._limits.max_body_bytes
+        if limit_body is not None and self._total > limit_body:
+            raise _error(f"request body too large (limit {limit_body} bytes)", 413)
+        if size == 0:
+            self._state = _TRAILERS
+        else:
+            self._remaining = size
+            self._state = _DATA
+        return True
+
+    def _read_trailers(self, buffer: bytearray) -> EndOfMessage | None:
+        if buffer[:2] == b"\r\n":
+            del buffer[:2]
+            self._state = _DONE
+            return EMPTY_EOM
+        limit = self._limits.max_trailer_bytes
+        end = buffer.find(b"\r\n\r\n", 0, limit + 4)
+        if end < 0:
+            if len(buffer) > limit:
+                raise _error(f"trailer section too large (limit {limit} bytes)", 431)
+            if len(buffer) >= 2 and buffer[:2] != b"\r\n" and buffer.find(b"\n\n") >= 0:
+                raise _error("bare LF in trailer section")
+            return None
+        block = bytes(buffer[:end])
+        del buffer[: end + 4]
+        items, raw_names = parse_fields(block.split(b"\r\n"), self._limits, "trailer")
+        self._state = _DONE
+        return EndOfMessage(Headers(items, raw_names))
+
+    def incomplete(self) -> str:
+        return "client closed in the middle of a chunked body"
