@@ -328,13 +328,12 @@ class ServerConnection:
             # bytes that follow are body or a new request, so this connection ends here.
             self._continue_owed = False
             self._keep_alive = False
-        if self.request_state is RequestState.BODY or self.request_state is RequestState.ERROR:
+        if self.request_state is RequestState.ERROR:
             self._keep_alive = False
         fields: list[tuple[bytes, bytes]] = []
         length: bytes | None = None
         chunked = False
-        for pair in headers:
-            name, value = pair
+        for name, value in headers:
             check_field(name, value)
             lower = name.lower()
             if lower == b"content-length":
@@ -353,7 +352,7 @@ class ServerConnection:
                 if b"close" in value.lower():
                     self._keep_alive = False
                 continue
-            fields.append(pair)
+            fields.append((name, value))
         head_request = request is not None and request.method == b"HEAD"
         if status in _NO_BODY_STATUSES or status == 101:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).
@@ -421,6 +420,24 @@ class ServerConnection:
         if type(writer) is LengthWriter:
             return writer.remaining  # type: ignore[no-any-return]
         return None
+
+    def discard_buffered_body(self) -> bool:
+        """Skip the unread rest of the request body if it is already buffered.
+
+        Returns True when the request is now complete (the connection can be reused).
+        """
+        while self.request_state is RequestState.BODY:
+            try:
+                event = self.next_event()
+            except RemoteProtocolError:
+                return False
+            if event is NEED_DATA:
+                return False
+        return self.request_state is RequestState.DONE
+
+    def close_after_response(self) -> None:
+        """Make the current exchange the last on this connection (graceful shutdown)."""
+        self._keep_alive = False
 
     def start_next_cycle(self) -> None:
         """Reset for the next request on a kept-alive connection.

@@ -1,0 +1,1 @@
+"""synack.apps: adapters between the Exchange contract and application interfaces."""

@@ -1,0 +1,517 @@
+"""HttpProtocol: bytes ⇄ ServerConnection ⇄ Exchange, error responses and graceful close.
+
+Per-connection state lives here; per-request state lives in the ``Exchange``. Reading is
+pull-based: request bodies are parsed only when the application asks for them, and reading
+pauses once unparsed input passes a high-water mark, so memory per connection stays bounded.
+Every close that could leave client bytes unread is graceful: the response, then FIN
+(``write_eof``), then input is read and discarded for a bounded time and amount, then close —
+never a reset the client could see before reading its response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, cast
+
+from ..h1 import (
+    NEED_DATA,
+    ConnectionClosed,
+    Framing,
+    Limits,
+    LocalProtocolError,
+    RemoteProtocolError,
+    Request,
+    RequestState,
+    ResponseState,
+    ServerConnection,
+    error_response,
+)
+from .exchange import BodyError, ClientDisconnected, Exchange, Handler
+from .timeouts import Timeouts
+
+__all__ = ["HttpProtocol", "ServerContext"]
+
+error_log = logging.getLogger("synack.error")
+access_log = logging.getLogger("synack.access")
+
+#: Unparsed input above this pauses reading until the app consumes it (request bodies) or the
+#: current response ends (pipelined requests).
+HIGH_WATER = 256 * 1024
+#: While lingering after FIN, discard at most this much input before giving up with an abort.
+LINGER_BYTES = 4 * 1024 * 1024
+#: Chunk size for sending files when sendfile is not available (TLS, uvloop).
+FILE_CHUNK = 256 * 1024
+
+# Phases, each with its own deadline (see timeouts.py).
+_HEAD, _APP, _BODY, _WRITE, _KEEPALIVE, _LINGER, _CLOSED = range(7)
+
+
+class ServerContext:
+    """What every connection of one worker shares: handler, limits, timeouts and the clock."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler: Handler,
+        limits: Limits,
+        timeouts: Timeouts,
+        *,
+        server_header: bytes = b"synack",
+        access_log: bool = True,
+        root_path: str = "",
+        scheme: str = "http",
+    ) -> None:
+        self.loop = loop
+        self.handler = handler
+        self.limits = limits
+        self.timeouts = timeouts
+        self.server_header = server_header
+        self.access_log = access_log and access_log_enabled()
+        self.root_path = root_path
+        self.scheme = scheme
+        self.connections: set[HttpProtocol] = set()
+        self.now = loop.time()
+        self.default_headers = b""
+        self.log_time = ""
+        self.shutting_down = False
+        self.on_connection_lost: list[Any] = []
+
+
+def access_log_enabled() -> bool:
+    return access_log.isEnabledFor(logging.INFO)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, context: ServerContext) -> None:
+        self.context = context
+        self.connection = ServerConnection(context.limits)
+        self.exchange: Exchange | None = None
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | None = None
+        self.scheme = context.scheme
+        self.closed = False
+        self.write_paused = False
+        self.reading_paused = False
+        self.phase = _HEAD
+        self.deadline = 0.0
+        self._lingered = 0
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        context = self.context
+        context.connections.add(self)
+        self.client = _address(transport.get_extra_info("peername"))
+        self.server = _address(transport.get_extra_info("sockname"))
+        self.deadline = context.now + context.timeouts.head
+        if error_log.isEnabledFor(logging.DEBUG):
+            error_log.debug("connection open from %s", _format_peer(self.client))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.phase = _CLOSED
+        self.deadline = 0.0
+        context = self.context
+        context.connections.discard(self)
+        disconnected = ClientDisconnected("client disconnected")
+        for waiter in (self._body_waiter, self._drain_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(disconnected)
+        if self._closed_waiter is not None and not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
+        for callback in context.on_connection_lost:
+            callback()
+        if error_log.isEnabledFor(logging.DEBUG):
+            error_log.debug("connection closed from %s", _format_peer(self.client))
+
+    def data_received(self, data: bytes) -> None:
+        phase = self.phase
+        if phase == _LINGER:
+            self._lingered += len(data)
+            if self._lingered > LINGER_BYTES:
+                self.transport.abort()
+            return
+        connection = self.connection
+        connection.receive_data(data)
+        if self.exchange is None:
+            if phase == _KEEPALIVE:
+                self.phase = _HEAD
+                self.deadline = self.context.now + self.context.timeouts.head
+            self._next_request()
+        elif self._body_waiter is not None:
+            if not self._body_waiter.done():
+                self._body_waiter.set_result(None)
+        elif connection.buffered > HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        if self.phase == _LINGER:
+            self.transport.close()
+            return None
+        self.connection.receive_data(b"")
+        if self.exchange is None:
+            self._next_request()
+        elif self._body_waiter is not None and not self._body_waiter.done():
+            self._body_waiter.set_result(None)
+        return True  # keep the write side open: the response may still be on its way
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------------ requests
+
+    def _next_request(self) -> None:
+        connection = self.connection
+        try:
+            event = connection.next_event()
+        except RemoteProtocolError as error:
+            self._reject(error)
+            return
+        kind = type(event)
+        if kind is Request:
+            self._start(cast(Request, event))
+        elif kind is ConnectionClosed:
+            self.graceful_close()
+
+    def _start(self, request: Request) -> None:
+        body_done = request.framing is Framing.NONE
+        if body_done:
+            self.connection.next_event()  # the EndOfMessage of an empty body
+        self.phase = _APP
+        self.deadline = 0.0
+        exchange = Exchange(self, request, body_done)
+        self.exchange = exchange
+        if self.context.shutting_down:
+            self.connection.close_after_response()
+        self._task = self.context.loop.create_task(self._run(exchange))
+
+    async def _run(self, exchange: Exchange) -> None:
+        try:
+            await self.context.handler(exchange)
+        except (ClientDisconnected, BodyError):
+            if not exchange.response_complete and self.exchange is exchange:
+                self.abort()
+            return
+        except asyncio.CancelledError:
+            self.abort()
+            return
+        except Exception as error:
+            if self.exchange is not exchange:
+                return  # the driver already answered (body error, timeout)
+            if isinstance(error, LocalProtocolError):
+                error_log.error("application broke HTTP: %s", error)
+            else:
+                error_log.exception("exception in application", exc_info=error)
+            self._app_failed(exchange)
+            return
+        if not exchange.response_complete and self.exchange is exchange and not self.closed:
+            if exchange.response_started and exchange.bytes_sent:
+                error_log.error("application returned without completing the response")
+                self.abort()
+            else:
+                error_log.error("application returned without sending a response")
+                self._app_failed(exchange)
+
+    def _app_failed(self, exchange: Exchange) -> None:
+        if self.closed:
+            return
+        connection = self.connection
+        if connection.response_state is ResponseState.IDLE:
+            self.set_default_headers()
+            self.write(error_response(connection, 500, "the application failed"))
+            self._log_access(exchange.head, 500, 0)
+            self.exchange = None
+            self.graceful_close()
+        else:
+            self.abort()
+
+    def response_complete(self, exchange: Exchange) -> None:
+        """The exchange's response was fully handed to the transport."""
+        if self.context.access_log:
+            self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent)
+        if self.exchange is not exchange:
+            return
+        self.exchange = None
+        connection = self.connection
+        if connection.request_state is RequestState.BODY:
+            connection.discard_buffered_body()
+        if (
+            connection.keep_alive
+            and connection.request_state is RequestState.DONE
+            and not self.context.shutting_down
+        ):
+            connection.start_next_cycle()
+            self.phase = _KEEPALIVE
+            self.deadline = self.context.now + self.context.timeouts.keep_alive
+            if self.reading_paused:
+                self.reading_paused = False
+                self.transport.resume_reading()
+            if connection.buffered or connection.client_eof:
+                self._next_request()
+        else:
+            self.graceful_close()
+
+    # ------------------------------------------------------------------ body reading
+
+    async def wait_for_body(self) -> None:
+        """Wait until more request bytes (or EOF) arrive, under the body-idle deadline."""
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        waiter: asyncio.Future[None] = self.context.loop.create_future()
+        self._body_waiter = waiter
+        self.phase = _BODY
+        self.deadline = self.context.now + self.context.timeouts.body_idle
+        try:
+            await waiter
+        finally:
+            self._body_waiter = None
+            if self.phase == _BODY:
+                self.phase = _APP
+                self.deadline = 0.0
+
+    def body_complete(self) -> None:
+        """The whole request body has been parsed."""
+
+    def body_error(self, error: RemoteProtocolError) -> None:
+        """The request body broke the rules (or the limit): answer if possible, then close."""
+        exchange = self.exchange
+        error_log.info("bad request body from %s: %s", _format_peer(self.client), error.message)
+        if self.closed:
+            return
+        if self.connection.response_state is ResponseState.IDLE:
+            self.set_default_headers()
+            self.write(error_response(self.connection, error.status, error.message))
+            if exchange is not None:
+                self._log_access(exchange.head, error.status, 0)
+            self.exchange = None
+            self.graceful_close()
+        else:
+            self.abort()
+
+    # ------------------------------------------------------------------ writing
+
+    def set_default_headers(self) -> None:
+        self.connection.default_headers = self.context.default_headers
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    def write_pieces(self, pieces: list[Any]) -> None:
+        if self.closed or not pieces:
+            return
+        if len(pieces) == 1:
+            self.transport.write(pieces[0])
+        else:
+            self.transport.write(b"".join(pieces))
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is below its low-water mark (write deadline)."""
+        if not self.write_paused:
+            return
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        waiter: asyncio.Future[None] = self.context.loop.create_future()
+        self._drain_waiter = waiter
+        previous_phase, previous_deadline = self.phase, self.deadline
+        self.phase = _WRITE
+        self.deadline = self.context.now + self.context.timeouts.write
+        try:
+            await waiter
+        finally:
+            self._drain_waiter = None
+            if self.phase == _WRITE:
+                self.phase, self.deadline = previous_phase, previous_deadline
+
+    async def send_file(self, file: Any, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset``; abort if the file came up short."""
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        sent = 0
+        loop = self.context.loop
+        if self.transport.get_extra_info("sslcontext") is None and _sendfile_native(loop):
+            await self.drain()
+            self.phase, self.deadline = _WRITE, self.context.now + self.context.timeouts.write
+            try:
+                sent = await loop.sendfile(self.transport, file, offset, count, fallback=True)
+            except (ConnectionError, RuntimeError) as error:
+                if self.closed:
+                    raise ClientDisconnected("client disconnected") from None
+                raise ClientDisconnected(str(error)) from None
+            finally:
+                if self.phase == _WRITE:
+                    self.phase, self.deadline = _APP, 0.0
+        else:
+            sent = await self._send_file_chunks(file, offset, count)
+        if sent != count:
+            error_log.error("file changed size while being sent; aborting the connection")
+            self.abort()
+            raise ClientDisconnected("file shorter than announced")
+
+    async def _send_file_chunks(self, file: Any, offset: int, count: int) -> int:
+        fd = file.fileno()
+        sent = 0
+        while sent < count:
+            chunk = os.pread(fd, min(FILE_CHUNK, count - sent), offset + sent)
+            if not chunk:
+                break
+            if self.closed:
+                raise ClientDisconnected("client disconnected")
+            self.transport.write(chunk)
+            sent += len(chunk)
+            await self.drain()
+        return sent
+
+    # ------------------------------------------------------------------ closing
+
+    def _reject(self, error: RemoteProtocolError) -> None:
+        """A request head broke the rules: answer with its status, then close gracefully."""
+        if error_log.isEnabledFor(logging.INFO):
+            error_log.info(
+                "rejected request from %s: %d %s", _format_peer(self.client), error.status, error.message
+            )
+        if self.connection.response_state is ResponseState.IDLE and not self.closed:
+            self.set_default_headers()
+            self.write(error_response(self.connection, error.status, error.message))
+            self._log_rejected(error.status)
+        self.graceful_close()
+
+    def graceful_close(self) -> None:
+        """Half-close (FIN) after the response, discard input for a while, then close."""
+        if self.phase in (_LINGER, _CLOSED):
+            return
+        self.exchange = None
+        transport = self.transport
+        if self.connection.client_eof or transport.is_closing():
+            transport.close()
+            self.phase = _LINGER
+            return
+        self.phase = _LINGER
+        self.deadline = self.context.now + self.context.timeouts.linger
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()
+            except OSError:
+                transport.close()
+                return
+        if self.reading_paused:
+            self.reading_paused = False
+            transport.resume_reading()
+
+    def abort(self) -> None:
+        """Drop the connection now (a response cannot be completed correctly)."""
+        if not self.closed:
+            self.exchange = None
+            self.phase = _LINGER
+            self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        if self.closed:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self.context.loop.create_future()
+        await asyncio.shield(self._closed_waiter)
+
+    def on_deadline(self) -> None:
+        """Called by the worker's sweep when ``deadline`` has passed."""
+        phase = self.phase
+        self.deadline = 0.0
+        if phase == _HEAD:
+            if self.connection.buffered and self.connection.response_state is ResponseState.IDLE:
+                self._reject(RemoteProtocolError("request head not received in time", 408))
+            else:
+                self.graceful_close()
+        elif phase == _KEEPALIVE:
+            self.graceful_close()
+        elif phase == _BODY:
+            waiter = self._body_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(BodyError("request body not received in time", 408))
+            self.body_error(RemoteProtocolError("request body not received in time", 408))
+        elif phase == _WRITE:
+            error_log.info("client %s too slow to read the response; aborting", _format_peer(self.client))
+            self.abort()
+        elif phase == _LINGER:
+            transport = self.transport
+            if transport.get_write_buffer_size():
+                transport.abort()
+            else:
+                transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful server shutdown: close if idle, else make this the last exchange."""
+        if self.exchange is None and self.phase in (_HEAD, _KEEPALIVE) and not self.connection.buffered:
+            self.graceful_close()
+        else:
+            self.connection.close_after_response()
+
+    # ------------------------------------------------------------------ logging
+
+    def _log_access(self, request: Request, status: int, size: int) -> None:
+        if not self.context.access_log:
+            return
+        headers = request.headers
+        referer = headers.get(b"referer", b"-") or b"-"
+        agent = headers.get(b"user-agent", b"-") or b"-"
+        host = self.client[0] if self.client else "-"
+        line = (request.method + b" " + request.target + b" HTTP/" + request.http_version).decode(
+            "latin-1"
+        )
+        access_log.info(
+            '%s - - [%s] "%s" %d %s "%s" "%s"',
+            host,
+            self.context.log_time,
+            _escape(line),
+            status,
+            size if size else "-",
+            _escape(referer.decode("latin-1")),
+            _escape(agent.decode("latin-1")),
+        )
+
+    def _log_rejected(self, status: int) -> None:
+        if not self.context.access_log:
+            return
+        host = self.client[0] if self.client else "-"
+        access_log.info('%s - - [%s] "-" %d - "-" "-"', host, self.context.log_time, status)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _address(info: Any) -> tuple[str, int] | None:
+    if isinstance(info, tuple) and len(info) >= 2:
+        return (str(info[0]), int(info[1]))
+    return None
+
+
+def _format_peer(peer: tuple[str, int] | None) -> str:
+    if peer is None:
+        return "unix socket"
+    host, port = peer
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _sendfile_native(loop: asyncio.AbstractEventLoop) -> bool:
+    # asyncio's selector loop implements sendfile(2) for plain sockets; uvloop does not and
+    # would fall back to reading the file into memory in one piece per call.
+    return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)

@@ -1,0 +1,167 @@
+"""Shared fixtures: run a real ``python -m synack`` subprocess and learn its address from the
+ready line it logs (never by sleeping)."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
+READY = re.compile(r"listening on (?:http|https)://(\S+):(\d+)|listening on unix:(\S+)")
+
+
+class Server:
+    """A running synack subprocess. ``stderr_text()`` returns what it logged so far."""
+
+    def __init__(self, args: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
+                 ready_timeout: float = 20.0) -> None:
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT), str(FIXTURE_APPS), full_env.get("PYTHONPATH", "")]
+        )
+        full_env["PYTHONUNBUFFERED"] = "1"
+        if env:
+            full_env.update(env)
+        self.args = [sys.executable, "-m", "synack", *args]
+        self.process = subprocess.Popen(
+            self.args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self._err = b""
+        self.host = ""
+        self.port = 0
+        self.uds: str | None = None
+        self._wait_ready(ready_timeout)
+
+    def _read_some(self, timeout: float) -> bool:
+        assert self.process.stderr is not None
+        ready, _, _ = select.select([self.process.stderr], [], [], timeout)
+        if not ready:
+            return False
+        chunk = os.read(self.process.stderr.fileno(), 65536)
+        if not chunk:
+            return False
+        self._err += chunk
+        return True
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = READY.search(self._err.decode("utf-8", "replace"))
+            if match:
+                if match.group(3):
+                    self.uds = match.group(3)
+                else:
+                    self.host = match.group(1).strip("[]")
+                    self.port = int(match.group(2))
+                return
+            if self.process.poll() is not None and not self._read_some(0.1):
+                raise RuntimeError(f"synack exited ({self.process.returncode}) before ready:\n{self.stderr_text()}")
+            self._read_some(0.2)
+        self.kill()
+        raise RuntimeError(f"synack not ready in {timeout}s:\n{self.stderr_text()}")
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        """A new client socket to the server (blocking, with a timeout)."""
+        if self.uds:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(self.uds)
+            return sock
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        return sock
+
+    def stderr_text(self) -> str:
+        while self._read_some(0):
+            pass
+        return self._err.decode("utf-8", "replace")
+
+    def signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.process.wait(timeout)
+        self.stderr_text()
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+
+@pytest.fixture
+def server_factory() -> Iterator:
+    """Start servers with ``server_factory(args, cwd=..., env=...)``; all are stopped after the test."""
+    servers: list[Server] = []
+
+    def start(args: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> Server:
+        server = Server(["--port", "0", *args] if "--uds" not in args and "--fd" not in args
+                        and "--port" not in args else args, cwd=cwd, env=env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+        for stream in (server.process.stdout, server.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def recv_all(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """Read until EOF; raises ConnectionResetError if the server resets the connection."""
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def recv_response(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """Read one complete response with a Content-Length body (or until EOF)."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+    if match is None:
+        return data
+    need = int(match.group(1))
+    while len(body) < need:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
