@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import Any, Awaitable, Callable
@@ -194,5 +193,3 @@ class ASGIHandler:
         if self._lifespan is not None:
             await self._lifespan.shutdown()
 
-
-_unused = asyncio

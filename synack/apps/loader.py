@@ -41,13 +41,41 @@ def load_handler(config: Config) -> Handler:
                 cache_control=config.cache_control,
             ),
         )
+    if config.app_dir:
+        directory = os.path.abspath(config.app_dir)
+        if not os.path.isdir(directory):
+            raise AppLoadError(f"--app-dir {config.app_dir!r} is not a directory")
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
     app = import_from_string(spec)
-    interface = detect_interface(app)
+    if config.factory:
+        if not callable(app):
+            raise AppLoadError(f"--factory: {spec} is not callable")
+        try:
+            app = app()
+        except Exception as error:
+            raise AppLoadError(f"--factory: calling {spec} failed: {error!r}") from None
+    interface = config.interface if config.interface != "auto" else detect_interface(app)
+    if interface == "asgi2":
+        app = _asgi2_to_3(app)
+        interface = "asgi"
     if interface == "asgi":
         from .asgi import ASGIHandler
 
-        return ASGIHandler(app)
-    raise AppLoadError(f"{spec} is not an ASGI application (WSGI support is not available yet)")
+        return ASGIHandler(app, config.lifespan, config.lifespan_timeout)
+    if interface == "wsgi":
+        from .wsgi import WSGIHandler
+
+        return WSGIHandler(app, config.threads)
+    raise AppLoadError(f"{spec} is not an application: {interface}")
+
+
+def _asgi2_to_3(app: Any) -> Any:
+    async def asgi3(scope: Any, receive: Any, send: Any) -> None:
+        instance = app(scope)
+        await instance(receive, send)
+
+    return asgi3
 
 
 def import_from_string(spec: str) -> Any:
@@ -81,10 +109,33 @@ def _user_error(module_name: str, error: BaseException) -> str:
 
 
 def detect_interface(app: Any) -> str:
-    """"asgi" for ``async def (scope, receive, send)`` callables (functions or instances)."""
+    """"asgi" for ``async def (scope, receive, send)`` callables (functions or instances),
+    "asgi2" for ``app(scope)`` returning ``async (receive, send)``, "wsgi" for
+    ``app(environ, start_response)``.
+
+    Raises:
+        AppLoadError: the object is not callable or takes another number of arguments.
+    """
+    if not callable(app):
+        raise AppLoadError(f"{app!r} is not callable, so it is neither an ASGI nor a WSGI app")
     if inspect.iscoroutinefunction(app):
         return "asgi"
     call = getattr(app, "__call__", None)
     if call is not None and inspect.iscoroutinefunction(call):
         return "asgi"
-    return "wsgi"
+    try:
+        parameters = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):
+        return "wsgi"
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty]
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters) or len(positional) == 2:
+        return "wsgi"
+    if len(positional) == 1:
+        return "asgi2"
+    if len(positional) == 3:
+        return "asgi"
+    raise AppLoadError(
+        f"{app!r} takes {len(positional)} arguments: expected ASGI (scope, receive, send) or"
+        " WSGI (environ, start_response)"
+    )

@@ -6,12 +6,11 @@ request head and body from it and send the response through it; they never see t
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..h1 import Data, EndOfMessage, InformationalResponse, LocalProtocolError, Request, Response
-from ..h1 import NEED_DATA, RemoteProtocolError, RequestState, ResponseState
+from ..h1 import NEED_DATA, RemoteProtocolError, RequestState
 
 if TYPE_CHECKING:
     from .protocol import HttpProtocol
@@ -277,9 +276,6 @@ class Exchange:
         """Drop the connection at once (the response cannot be completed)."""
         self._protocol.abort()
 
-    def finished(self) -> None:
-        """Called by the driver when the handler returns; fixes up an incomplete response."""
-
 
 class _FileRange:
     """A placeholder body piece of ``count`` bytes that the driver sends from a file."""
@@ -292,5 +288,3 @@ class _FileRange:
     def __len__(self) -> int:
         return self.count
 
-
-_unused = (ResponseState, asyncio)

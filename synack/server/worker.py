@@ -11,7 +11,6 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from ..h1 import Limits
 from .clock import default_headers
@@ -158,7 +157,14 @@ class Worker:
         self._tick()
         startup = getattr(self.handler, "startup", None)
         if startup is not None:
-            await startup()
+            try:
+                await startup()
+            except Exception as error:
+                error_log.error("startup failed: %s", error)
+                self.exit_code = 3
+                for sock in self.sockets:
+                    sock.close()
+                return
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._stop.set)
         for acceptor in self.acceptors:
@@ -172,7 +178,11 @@ class Worker:
         await self._drain()
         shutdown = getattr(self.handler, "shutdown", None)
         if shutdown is not None:
-            await shutdown()
+            try:
+                await shutdown()
+            except Exception as error:
+                error_log.error("shutdown failed: %s", error)
+                self.exit_code = 1
 
     def stop(self) -> None:
         """Ask the worker to drain and exit (thread-safe from inside the loop only)."""
@@ -267,5 +277,3 @@ class Worker:
         # Align the next tick with the start of the next wall-clock second.
         self.loop.call_later(1.0 - (wall % 1.0) + 0.001, self._tick)
 
-
-_unused: Any = None
