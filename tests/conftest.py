@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ class Server:
     """A running synack subprocess. ``stderr_text()`` returns what it logged so far."""
 
     def __init__(self, args: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
-                 ready_timeout: float = 20.0) -> None:
+                 ready_timeout: float = 20.0, preexec_fn: Any = None) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT), str(FIXTURE_APPS), full_env.get("PYTHONPATH", "")]
@@ -36,7 +37,7 @@ class Server:
         self.args = [sys.executable, "-m", "synack", *args]
         self.process = subprocess.Popen(
             self.args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn,
         )
         self._err = b""
         self.host = ""
@@ -120,9 +121,10 @@ def server_factory() -> Iterator:
     """Start servers with ``server_factory(args, cwd=..., env=...)``; all are stopped after the test."""
     servers: list[Server] = []
 
-    def start(args: list[str], cwd: str | None = None, env: dict[str, str] | None = None) -> Server:
+    def start(args: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
+              preexec_fn: Any = None) -> Server:
         server = Server(["--port", "0", *args] if "--uds" not in args and "--fd" not in args
-                        and "--port" not in args else args, cwd=cwd, env=env)
+                        and "--port" not in args else args, cwd=cwd, env=env, preexec_fn=preexec_fn)
         servers.append(server)
         return server
 

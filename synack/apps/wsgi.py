@@ -155,7 +155,7 @@ class WSGIInput(io.RawIOBase):
         return data
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()

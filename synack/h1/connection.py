@@ -418,7 +418,7 @@ class ServerConnection:
         """Bytes the Content-Length still allows in the response body (None if unbounded)."""
         writer = self._writer
         if type(writer) is LengthWriter:
-            return writer.remaining  # type: ignore[no-any-return]
+            return writer.remaining
         return None
 
     def discard_buffered_body(self) -> bool:

@@ -30,7 +30,7 @@ class Headers(Sequence[tuple[bytes, bytes]]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def __getitem__(self, index):  # type: ignore[no-untyped-def,override]
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
         return self._items[index]
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:

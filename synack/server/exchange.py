@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..h1 import Data, EndOfMessage, InformationalResponse, LocalProtocolError, Request, Response
+from ..h1 import Data, EndOfMessage, Headers, InformationalResponse, LocalProtocolError, Request, Response
 from ..h1 import NEED_DATA, RemoteProtocolError, RequestState
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class Exchange:
             self.body_done = True
             self._protocol.body_complete()
         elif kind is Data:
-            self._pending = event.data  # type: ignore[union-attr]
+            self._pending = event.data
 
     @property
     def more_body(self) -> bool:
@@ -237,7 +237,7 @@ class Exchange:
         if protocol.closed:
             raise ClientDisconnected("client disconnected")
         self._ended = True
-        protocol.write_pieces(protocol.connection.send(EndOfMessage(list(trailers))))
+        protocol.write_pieces(protocol.connection.send(EndOfMessage(Headers(list(trailers)))))
         protocol.response_complete(self)
 
     async def _start_then_end(self, trailers: HeaderList) -> None:

@@ -51,7 +51,8 @@ def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
             if kind == "uvloop":
                 raise RuntimeError("--loop uvloop needs uvloop: pip install 'synack[fast]'") from None
         else:
-            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
     return asyncio.new_event_loop()
 
 
