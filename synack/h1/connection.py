@@ -184,6 +184,8 @@ class ServerConnection:
         if end < 0:
             return self._incomplete_head()
         if end > self.limits.max_head_bytes:
+            # Same verdict as when the head arrives in pieces: 414 first, then 431.
+            self._check_request_line_length()
             raise RemoteProtocolError(
                 f"request head too large (limit {self.limits.max_head_bytes} bytes)", 431
             )
@@ -209,12 +211,9 @@ class ServerConnection:
         buffer = self._buffer
         size = len(buffer)
         limits = self.limits
-        line_end = buffer.find(b"\n")
-        if line_end < 0 and size > limits.max_request_line:
-            raise RemoteProtocolError(
-                f"request line too long (limit {limits.max_request_line} bytes)", 414
-            )
-        if size > limits.max_head_bytes:
+        self._check_request_line_length()
+        # "+ 3": a head exactly at the limit may still be missing the last LF of its CRLF CRLF.
+        if size > limits.max_head_bytes + 3:
             raise RemoteProtocolError(
                 f"request head too large (limit {limits.max_head_bytes} bytes)", 431
             )
@@ -227,6 +226,15 @@ class ServerConnection:
             raise RemoteProtocolError("client closed in the middle of a request head")
         self._search_from = max(0, size - 3)
         return NEED_DATA
+
+    def _check_request_line_length(self) -> None:
+        # RFC 9112 §3: a request line over the limit → 414. Measured to the first LF (or the
+        # buffer's end) with one byte of room for the CR, so the verdict is the same whether
+        # the line arrives whole or a byte at a time.
+        limit = self.limits.max_request_line
+        line_end = self._buffer.find(b"\n", 0, limit + 2)
+        if (line_end if line_end >= 0 else len(self._buffer)) > limit + 1:
+            raise RemoteProtocolError(f"request line too long (limit {limit} bytes)", 414)
 
     def _next_body(self) -> Data | EndOfMessage | Signal:
         reader = self._reader

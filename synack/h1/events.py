@@ -49,7 +49,10 @@ class Framing(enum.Enum):
     CHUNKED = "chunked"
 
 
-@dataclass(frozen=True, slots=True)
+# Request and Data are created once per request / body chunk, so they are slotted but not
+# frozen: a frozen dataclass's __init__ costs ~0.9 µs against ~0.2 µs (measured with timeit),
+# a few percent of a whole hello-world exchange. Treat them as immutable all the same.
+@dataclass(slots=True)
 class Request:
     """A request head, with the facts the core derived from it computed once."""
 
@@ -69,7 +72,7 @@ class Request:
     upgrade: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Data:
     """A piece of body. ``data`` is bytes-like; outbound it may be any buffer."""
 

@@ -19,6 +19,7 @@ __all__ = [
     "ABSOLUTE_FORM",
     "AUTHORITY_FORM",
     "CONTENT_LENGTH",
+    "HEAD_CHARS",
 ]
 
 # tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
@@ -35,6 +36,12 @@ FIELD_NAME = TOKEN
 # other CTLs are refused (§5.5: "MUST either reject the message or replace ... with SP").
 FIELD_VALUE = re.compile(rb"[\x20-\x7e\x80-\xff\t]*")
 
+# Fast-path screens for a whole head: only HTAB, CR, LF, VCHAR, SP and obs-text may appear
+# anywhere (CR and LF then only as CRLF pairs, checked by counting), and all field names
+# concatenated must still be one token. A head that fails either screen is re-parsed line by
+# line to name the exact error.
+HEAD_CHARS = re.compile(rb"[\t\r\n\x20-\x7e\x80-\xff]*")
+
 # request-line = method SP request-target SP HTTP-version                (RFC 9112 §3)
 # method = token; HTTP-version = HTTP-name "/" DIGIT "." DIGIT           (RFC 9112 §2.3)
 # request-target: we accept only visible ASCII (RFC 3986 characters are a subset); a target
@@ -43,7 +50,9 @@ REQUEST_LINE = re.compile(
     rb"(" + _TCHAR + rb"+) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])"
 )
 # Something that claims to be HTTP but with a version we can't speak → 505, not 400.
-HTTP_VERSION_LIKE = re.compile(rb"\S+ \S+ HTTP/[0-9]+(\.[0-9]+)?")
+# Method and target must be well-formed too: only the version may be what is wrong (a request
+# line with a bad method or target is a 400, RFC 9112 §3).
+HTTP_VERSION_LIKE = re.compile(_TCHAR + rb"+ [\x21-\x7e]+ HTTP/[0-9]+(\.[0-9]+)?")
 
 # origin-form = absolute-path [ "?" query ]                              (RFC 9112 §3.2.1)
 REQUEST_TARGET = re.compile(rb"/[\x21-\x7e]*")

@@ -118,15 +118,47 @@ def _check_target(method: bytes, target: bytes) -> None:
     raise _error("invalid request target")
 
 
+def _fast_fields(
+    head: bytes, lines: list[bytes], limits: Limits
+) -> tuple[list[tuple[bytes, bytes]], list[bytes]] | None:
+    """Split field lines when the whole head passes the screens, else None (the careful
+    line-by-line parser then finds and names the problem)."""
+    crlf = len(lines) - 1
+    if (
+        crlf > limits.max_header_count
+        or head.count(b"\n") != crlf
+        or head.count(b"\r") != crlf
+        or grammar.HEAD_CHARS.fullmatch(head) is None
+    ):
+        return None
+    check_size = len(head) > limits.max_field_bytes
+    max_field = limits.max_field_bytes
+    names: list[bytes] = []
+    items: list[tuple[bytes, bytes]] = []
+    for index in range(1, len(lines)):
+        line = lines[index]
+        name, colon, value = line.partition(b":")
+        if not colon or not name or (check_size and len(line) > max_field):
+            return None
+        names.append(name)
+        items.append((name.lower(), value.strip(b" \t")))
+    if names and grammar.TOKEN.fullmatch(b"".join(names)) is None:
+        return None
+    return items, names
+
+
 def parse_head(head: bytes, limits: Limits) -> Request:
     """Parse a request head (without its final empty line) into a ``Request``.
 
     Raises:
         RemoteProtocolError: with the status the violation calls for.
     """
-    lines = _split_head(head, limits)
+    lines = head.split(b"\r\n")
+    fast = _fast_fields(head, lines, limits)
+    if fast is None:
+        lines = _split_head(head, limits)
     method, target, version = _parse_request_line(lines[0], limits)
-    items, raw_names = parse_fields(lines[1:], limits)
+    items, raw_names = fast if fast is not None else parse_fields(lines[1:], limits)
     special: dict[bytes, list[bytes]] = {}
     for name, value in items:
         if name in _SPECIAL:
@@ -188,6 +220,10 @@ def _body_framing(
         if not codings or codings[-1] != b"chunked":
             # RFC 9112 §6.3 item 4: chunked not final → MUST respond 400 and close.
             raise _error("Transfer-Encoding must end in chunked")
+        if b"chunked" in codings[:-1]:
+            # RFC 9112 §6.1: a sender MUST NOT apply chunked more than once; this is malformed
+            # framing (400), not a coding we lack (501).
+            raise _error("chunked applied more than once")
         if len(codings) > 1:
             # RFC 9112 §6.1: a transfer coding we don't understand → SHOULD respond 501.
             raise _error("unsupported transfer coding", 501)
@@ -298,7 +334,9 @@ class ChunkedReader:
         limit = self._limits.max_chunk_ext_bytes
         end = buffer.find(b"\r\n", 0, limit + 2)
         if end < 0:
-            if len(buffer) > limit:
+            # "+ 1": a line exactly at the limit may still be waiting for the LF of its CRLF;
+            # the verdict must not depend on how the bytes were split (RFC 9112 §7.1).
+            if len(buffer) > limit + 1:
                 raise _error(f"chunk header too long (limit {limit} bytes)")
             if b"\n" in buffer:
                 raise _error("bare LF in chunk header")
@@ -327,7 +365,9 @@ class ChunkedReader:
         limit = self._limits.max_trailer_bytes
         end = buffer.find(b"\r\n\r\n", 0, limit + 4)
         if end < 0:
-            if len(buffer) > limit:
+            # "+ 3": a section exactly at the limit may still be missing the last byte of its
+            # final CRLF CRLF (RFC 9112 §7.1.2); don't let the split decide.
+            if len(buffer) > limit + 3:
                 raise _error(f"trailer section too large (limit {limit} bytes)", 431)
             if len(buffer) >= 2 and buffer[:2] != b"\r\n" and buffer.find(b"\n\n") >= 0:
                 raise _error("bare LF in trailer section")
