@@ -94,6 +94,7 @@ class Config:
     lifespan_timeout: float = _setting(_TIMEOUTS.lifespan, "seconds ASGI lifespan startup or shutdown may take", "timeouts")
 
     # server
+    workers: int = _setting(1, "worker processes (more than 1 starts a pre-fork supervisor)", "server")
     loop: str = _setting("auto", "event loop implementation", "server", choices=("auto", "asyncio", "uvloop"))
     max_connections: int = _setting(10_000, "most concurrent connections; further clients wait in the backlog", "server")
     server_header: str = _setting("synack", "value of the Server response header (empty to omit)", "server")
@@ -129,6 +130,8 @@ class Config:
                 raise ConfigError(f"{_flag(name)} must be at least 1")
         if self.max_request_line > self.max_head_bytes:
             raise ConfigError("--max-request-line cannot exceed --max-head-bytes")
+        if self.workers < 1:
+            raise ConfigError("--workers must be at least 1")
         if self.threads < 1:
             raise ConfigError("--threads must be at least 1")
         if not self.index or "/" in self.index:

@@ -14,7 +14,7 @@ access_log = logging.getLogger("synack.access")
 def setup_logging(level: str = "info", access: bool = True) -> None:
     """Send both logs to stderr: errors with a timestamp, access lines as they are."""
     error_handler = logging.StreamHandler(sys.stderr)
-    error_handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s: %(message)s"))
+    error_handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] %(levelname)s: %(message)s"))
     error_log.handlers[:] = [error_handler]
     error_log.setLevel(level.upper())
     error_log.propagate = False

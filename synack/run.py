@@ -1,16 +1,25 @@
-"""Orchestration: bind listeners, load the handler, then run the worker."""
+"""Orchestration: bind listeners, load the handler, then run one worker in this process or a
+pre-fork supervisor with several."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+import os
 import socket
+import sys
 
 from .apps.loader import AppLoadError, load_handler
 from .config import Config
 from .logs import setup_logging
+from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
 from .server.worker import Worker, WorkerSettings
+from .supervisor.arbiter import WORKER_BOOT_ERROR, Arbiter, ArbiterSettings
 
 __all__ = ["run", "StartupError", "bind"]
+
+error_log = logging.getLogger("synack.error")
 
 
 class StartupError(Exception):
@@ -26,6 +35,16 @@ def bind(config: Config) -> list[socket.socket]:
     return [bind_tcp(config.host, config.port, config.backlog)]
 
 
+def _worker_settings(config: Config) -> WorkerSettings:
+    return WorkerSettings(
+        server_header=config.server_header.encode("ascii"),
+        access_log=config.access_log,
+        root_path=config.root_path,
+        max_connections=config.max_connections,
+        loop=config.loop,
+    )
+
+
 def run(config: Config) -> int:
     """Serve according to ``config`` until told to stop; returns the exit code.
 
@@ -33,6 +52,8 @@ def run(config: Config) -> int:
         StartupError: a listener could not be bound or the app could not be loaded.
     """
     setup_logging(config.log_level, config.access_log)
+    if config.workers > 1:
+        return _run_supervised(config)
     try:
         handler = load_handler(config)
     except AppLoadError as error:
@@ -41,15 +62,47 @@ def run(config: Config) -> int:
         sockets = bind(config)
     except BindError as error:
         raise StartupError(str(error)) from None
-    settings = WorkerSettings(
-        server_header=config.server_header.encode("ascii"),
-        access_log=config.access_log,
-        root_path=config.root_path,
-        max_connections=config.max_connections,
-        loop=config.loop,
-    )
+    return _serve(config, handler, sockets)
+
+
+def _serve(config: Config, handler: Handler, sockets: list[socket.socket]) -> int:
     try:
-        worker = Worker(handler, sockets, config.limits, config.timeouts, settings)
+        worker = Worker(handler, sockets, config.limits, config.timeouts, _worker_settings(config))
     except RuntimeError as error:
         raise StartupError(str(error)) from None
     return worker.run()
+
+
+def _run_supervised(config: Config) -> int:
+    # The master never imports the app (workers do, after fork), but it checks that the
+    # module exists so the commonest mistake still gets a one-line error and status 1.
+    spec = config.app
+    if spec is not None and ":" in spec and not os.path.isdir(spec):
+        module = spec.partition(":")[0]
+        if config.app_dir and os.path.abspath(config.app_dir) not in sys.path:
+            sys.path.insert(0, os.path.abspath(config.app_dir))
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise StartupError(f"could not import module {module!r}: no module named {module!r}")
+    try:
+        sockets = bind(config)
+    except BindError as error:
+        raise StartupError(str(error)) from None
+
+    def worker_main() -> int:
+        try:
+            handler = load_handler(config)
+        except AppLoadError as error:
+            error_log.error("%s", error)
+            return WORKER_BOOT_ERROR
+        return _serve(config, handler, sockets)
+
+    settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.graceful_timeout)
+    try:
+        return Arbiter(worker_main, settings).run()
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -28,7 +28,7 @@ from .events import (
     Signal,
 )
 from .limits import Limits
-from .reader import EMPTY_EOM, ChunkedReader, LengthReader, parse_head
+from .reader import EMPTY_EOM, ChunkedReader, LengthReader, check_head_prefix, parse_head
 from .writer import (
     ChunkedWriter,
     CloseWriter,
@@ -184,8 +184,8 @@ class ServerConnection:
         if end < 0:
             return self._incomplete_head()
         if end > self.limits.max_head_bytes:
-            # Same verdict as when the head arrives in pieces: 414 first, then 431.
-            self._check_request_line_length()
+            # Same verdict as when the head arrives in pieces: 414, bare LF, then 431.
+            check_head_prefix(buffer, self.limits)
             raise RemoteProtocolError(
                 f"request head too large (limit {self.limits.max_head_bytes} bytes)", 431
             )
@@ -211,14 +211,12 @@ class ServerConnection:
         buffer = self._buffer
         size = len(buffer)
         limits = self.limits
-        self._check_request_line_length()
+        check_head_prefix(buffer, limits)
         # "+ 3": a head exactly at the limit may still be missing the last LF of its CRLF CRLF.
         if size > limits.max_head_bytes + 3:
             raise RemoteProtocolError(
                 f"request head too large (limit {limits.max_head_bytes} bytes)", 431
             )
-        if not limits.allow_bare_lf and buffer.count(b"\n") != buffer.count(b"\r\n"):
-            raise RemoteProtocolError("bare LF line ending in request head")
         if self._eof:
             if size == 0:
                 self.request_state = RequestState.CLOSED
@@ -226,15 +224,6 @@ class ServerConnection:
             raise RemoteProtocolError("client closed in the middle of a request head")
         self._search_from = max(0, size - 3)
         return NEED_DATA
-
-    def _check_request_line_length(self) -> None:
-        # RFC 9112 §3: a request line over the limit → 414. Measured to the first LF (or the
-        # buffer's end) with one byte of room for the CR, so the verdict is the same whether
-        # the line arrives whole or a byte at a time.
-        limit = self.limits.max_request_line
-        line_end = self._buffer.find(b"\n", 0, limit + 2)
-        if (line_end if line_end >= 0 else len(self._buffer)) > limit + 1:
-            raise RemoteProtocolError(f"request line too long (limit {limit} bytes)", 414)
 
     def _next_body(self) -> Data | EndOfMessage | Signal:
         reader = self._reader

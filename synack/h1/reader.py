@@ -14,7 +14,14 @@ from .events import Data, EndOfMessage, Framing, Request
 from .headers import Headers, split_list
 from .limits import Limits
 
-__all__ = ["parse_head", "parse_fields", "LengthReader", "ChunkedReader", "EMPTY_EOM"]
+__all__ = [
+    "parse_head",
+    "parse_fields",
+    "check_head_prefix",
+    "LengthReader",
+    "ChunkedReader",
+    "EMPTY_EOM",
+]
 
 EMPTY_EOM = EndOfMessage()
 
@@ -70,6 +77,30 @@ def parse_fields(
         items.append((name.lower(), value))
         raw_names.append(name)
     return items, raw_names
+
+
+def check_head_prefix(buffer: bytes | bytearray, limits: Limits) -> None:
+    """The checks that can refuse a head before it is complete: 414, then bare LF (400).
+
+    Run on every partial head, on an over-long complete one and before the careful parse, in
+    this order, so that the same bytes get the same status however they were split: each check
+    only looks at a bounded prefix, and one that fires on a prefix fires on the whole head.
+
+    Raises:
+        RemoteProtocolError: 414 for a request line over the limit, 400 for a bare LF.
+    """
+    # RFC 9112 §3: request line over the limit → 414. Measured to the first LF (or the end
+    # of what arrived), with one byte of room for the CR of its CRLF.
+    limit = limits.max_request_line
+    line_end = buffer.find(b"\n", 0, limit + 2)
+    if (line_end if line_end >= 0 else len(buffer)) > limit + 1:
+        raise _error(f"request line too long (limit {limit} bytes)", 414)
+    if not limits.allow_bare_lf:
+        # RFC 9112 §2.2: a bare LF line ending MAY be accepted; we refuse it unless configured.
+        # Only the bytes a head within the limit can span are looked at (then 431 applies).
+        stop = limits.max_head_bytes + 3
+        if buffer.count(b"\n", 0, stop) != buffer.count(b"\r\n", 0, stop):
+            raise _error("bare LF line ending in request head")
 
 
 def _split_head(head: bytes, limits: Limits) -> list[bytes]:
@@ -156,6 +187,9 @@ def parse_head(head: bytes, limits: Limits) -> Request:
     lines = head.split(b"\r\n")
     fast = _fast_fields(head, lines, limits)
     if fast is None:
+        # The same first checks as while the head was arriving, so that a head with several
+        # faults gets the same status whether it came in one piece or many.
+        check_head_prefix(head, limits)
         lines = _split_head(head, limits)
     method, target, version = _parse_request_line(lines[0], limits)
     items, raw_names = fast if fast is not None else parse_fields(lines[1:], limits)
@@ -365,14 +399,14 @@ class ChunkedReader:
         limit = self._limits.max_trailer_bytes
         end = buffer.find(b"\r\n\r\n", 0, limit + 4)
         if end < 0:
+            _check_trailer_line_ends(buffer, limit)
             # "+ 3": a section exactly at the limit may still be missing the last byte of its
             # final CRLF CRLF (RFC 9112 §7.1.2); don't let the split decide.
             if len(buffer) > limit + 3:
                 raise _error(f"trailer section too large (limit {limit} bytes)", 431)
-            if len(buffer) >= 2 and buffer[:2] != b"\r\n" and buffer.find(b"\n\n") >= 0:
-                raise _error("bare LF in trailer section")
             return None
         block = bytes(buffer[:end])
+        _check_trailer_line_ends(block, limit)
         del buffer[: end + 4]
         items, raw_names = parse_fields(block.split(b"\r\n"), self._limits, "trailer")
         self._state = _DONE
@@ -380,3 +414,11 @@ class ChunkedReader:
 
     def incomplete(self) -> str:
         return "client closed in the middle of a chunked body"
+
+
+def _check_trailer_line_ends(buffer: bytes | bytearray, limit: int) -> None:
+    # RFC 9112 §7.1.2: trailer lines end in CRLF. Checked before the size limit and the field
+    # parse, on a bounded prefix, so the status does not depend on how the bytes were split.
+    stop = limit + 3
+    if buffer.count(b"\n", 0, stop) != buffer.count(b"\r\n", 0, stop):
+        raise _error("bare LF in trailer section")

@@ -66,6 +66,7 @@ class Exchange:
         "_headers",
         "_reason",
         "_pending",
+        "_error",
         "_ended",
     )
 
@@ -89,6 +90,8 @@ class Exchange:
         self._headers: Any = ()
         self._reason = b""
         self._pending: bytes | None = None
+        #: A body error found while reading ahead, reported by the next ``receive()``.
+        self._error: RemoteProtocolError | None = None
         self._ended = False
 
     # ------------------------------------------------------------------ request body
@@ -127,6 +130,8 @@ class Exchange:
             protocol.write(connection.send_continue())
         while True:
             try:
+                if self._error is not None:
+                    raise self._error
                 event = connection.next_event()
             except RemoteProtocolError as error:
                 protocol.body_error(error)
@@ -149,8 +154,9 @@ class Exchange:
             return
         try:
             event = connection.next_event()
-        except RemoteProtocolError:
-            return  # reported by the next receive()
+        except RemoteProtocolError as error:
+            self._error = error  # reported by the next receive()
+            return
         kind = type(event)
         if kind is EndOfMessage:
             self.body_done = True
@@ -194,7 +200,10 @@ class Exchange:
     async def send_body(self, data: bytes, more: bool = False) -> None:
         """Send body bytes; ``more=False`` ends the response."""
         protocol = self._protocol
-        if protocol.closed:
+        # A failed write closes the transport at once but connection_lost only runs on a later
+        # loop iteration: without the is_closing() check, an app that streams without awaiting
+        # anything else would spin here forever once the client is gone.
+        if protocol.closed or protocol.transport.is_closing():
             raise ClientDisconnected("client disconnected")
         if self._ended:
             raise LocalProtocolError("response already complete")

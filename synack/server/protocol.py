@@ -11,6 +11,7 @@ never a reset the client could see before reading its response.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import sys
@@ -44,6 +45,8 @@ HIGH_WATER = 256 * 1024
 LINGER_BYTES = 4 * 1024 * 1024
 #: Chunk size for sending files when sendfile is not available (TLS, uvloop).
 FILE_CHUNK = 256 * 1024
+#: sendfile(2) runs in slices this big, the write deadline re-armed for each (as for FILE_CHUNK).
+SENDFILE_SLICE = 256 * 1024
 
 # Phases, each with its own deadline (see timeouts.py).
 _HEAD, _APP, _BODY, _WRITE, _KEEPALIVE, _LINGER, _CLOSED = range(7)
@@ -104,6 +107,8 @@ class HttpProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        #: The task blocked in loop.sendfile(), if any (see on_deadline).
+        self._sendfile_task: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -113,7 +118,9 @@ class HttpProtocol(asyncio.Protocol):
         context.connections.add(self)
         self.client = _address(transport.get_extra_info("peername"))
         self.server = _address(transport.get_extra_info("sockname"))
-        self.deadline = context.now + context.timeouts.head
+        # Deadlines are armed from the live clock: ``context.now`` is only refreshed by the
+        # once-a-second sweep, and arming from it would let a timeout fire up to 1 s early.
+        self.deadline = context.loop.time() + context.timeouts.head
         if error_log.isEnabledFor(logging.DEBUG):
             error_log.debug("connection open from %s", _format_peer(self.client))
 
@@ -146,7 +153,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.exchange is None:
             if phase == _KEEPALIVE:
                 self.phase = _HEAD
-                self.deadline = self.context.now + self.context.timeouts.head
+                self.deadline = self.context.loop.time() + self.context.timeouts.head
             self._next_request()
         elif self._body_waiter is not None:
             if not self._body_waiter.done():
@@ -160,6 +167,9 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
             return None
         self.connection.receive_data(b"")
+        closed_waiter = self._closed_waiter  # the client will send nothing more: wake wait_closed()
+        if closed_waiter is not None and not closed_waiter.done():
+            closed_waiter.set_result(None)
         if self.exchange is None:
             self._next_request()
         elif self._body_waiter is not None and not self._body_waiter.done():
@@ -261,7 +271,7 @@ class HttpProtocol(asyncio.Protocol):
         ):
             connection.start_next_cycle()
             self.phase = _KEEPALIVE
-            self.deadline = self.context.now + self.context.timeouts.keep_alive
+            self.deadline = self.context.loop.time() + self.context.timeouts.keep_alive
             if self.reading_paused:
                 self.reading_paused = False
                 self.transport.resume_reading()
@@ -282,7 +292,7 @@ class HttpProtocol(asyncio.Protocol):
         waiter: asyncio.Future[None] = self.context.loop.create_future()
         self._body_waiter = waiter
         self.phase = _BODY
-        self.deadline = self.context.now + self.context.timeouts.body_idle
+        self.deadline = self.context.loop.time() + self.context.timeouts.body_idle
         try:
             await waiter
         finally:
@@ -296,10 +306,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def body_error(self, error: RemoteProtocolError) -> None:
         """The request body broke the rules (or the limit): answer if possible, then close."""
+        if self.closed or self.phase == _LINGER:
+            return  # already answered (the app read again after the error) and closing
         exchange = self.exchange
         error_log.info("bad request body from %s: %s", _format_peer(self.client), error.message)
-        if self.closed:
-            return
         if self.connection.response_state is ResponseState.IDLE:
             self.set_default_headers()
             self.write(error_response(self.connection, error.status, error.message))
@@ -337,7 +347,7 @@ class HttpProtocol(asyncio.Protocol):
         self._drain_waiter = waiter
         previous_phase, previous_deadline = self.phase, self.deadline
         self.phase = _WRITE
-        self.deadline = self.context.now + self.context.timeouts.write
+        self.deadline = self.context.loop.time() + self.context.timeouts.write
         try:
             await waiter
         finally:
@@ -353,14 +363,24 @@ class HttpProtocol(asyncio.Protocol):
         loop = self.context.loop
         if self.transport.get_extra_info("sslcontext") is None and _sendfile_native(loop):
             await self.drain()
-            self.phase, self.deadline = _WRITE, self.context.now + self.context.timeouts.write
+            self._sendfile_task = asyncio.current_task()
             try:
-                sent = await loop.sendfile(self.transport, file, offset, count, fallback=True)
+                # In slices, re-arming the write deadline for each: the deadline bounds a
+                # stall, not the whole transfer, so a large file to a client that keeps
+                # reading is never cut off (one deadline for the whole file did that).
+                while sent < count:
+                    self.phase, self.deadline = _WRITE, self.context.loop.time() + self.context.timeouts.write
+                    size = min(SENDFILE_SLICE, count - sent)
+                    done = await loop.sendfile(self.transport, file, offset + sent, size, fallback=True)
+                    sent += done
+                    if done < size:
+                        break  # end of file: the file shrank
             except (ConnectionError, RuntimeError) as error:
                 if self.closed:
                     raise ClientDisconnected("client disconnected") from None
                 raise ClientDisconnected(str(error)) from None
             finally:
+                self._sendfile_task = None
                 if self.phase == _WRITE:
                     self.phase, self.deadline = _APP, 0.0
         else:
@@ -409,7 +429,7 @@ class HttpProtocol(asyncio.Protocol):
             self.phase = _LINGER
             return
         self.phase = _LINGER
-        self.deadline = self.context.now + self.context.timeouts.linger
+        self.deadline = self.context.loop.time() + self.context.timeouts.linger
         if transport.can_write_eof():
             try:
                 transport.write_eof()
@@ -428,7 +448,9 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.abort()
 
     async def wait_closed(self) -> None:
-        if self.closed:
+        """Wait until the connection is lost or the client closed its side (EOF): either way
+        it will send nothing more (ASGI http.disconnect, as uvicorn and hypercorn on EOF)."""
+        if self.closed or self.connection.client_eof:
             return
         if self._closed_waiter is None:
             self._closed_waiter = self.context.loop.create_future()
@@ -452,7 +474,15 @@ class HttpProtocol(asyncio.Protocol):
             self.body_error(RemoteProtocolError("request body not received in time", 408))
         elif phase == _WRITE:
             error_log.info("client %s too slow to read the response; aborting", _format_peer(self.client))
-            self.abort()
+            task = self._sendfile_task
+            if task is not None and not task.done():
+                # Aborting the transport under loop.sendfile() trips asyncio (InvalidStateError
+                # in _call_connection_lost) and strands the sendfile future on a closed socket,
+                # so the handler and its open file would never finish. Cancel the task
+                # instead: sendfile unwinds, then _run() aborts the connection.
+                task.cancel()
+            else:
+                self.abort()
         elif phase == _LINGER:
             transport = self.transport
             if transport.get_write_buffer_size():
@@ -500,9 +530,12 @@ class HttpProtocol(asyncio.Protocol):
 def _start_task(loop: asyncio.AbstractEventLoop, coroutine: Any) -> asyncio.Task[None]:
     # Python 3.12+: start the handler eagerly, so an exchange that never waits (most small
     # responses) completes inside data_received without a trip through the scheduler.
+    # A fresh contextvars context per request: a pipelined request is started from inside the
+    # previous request's task, whose context variables it must not inherit.
+    context = contextvars.Context()
     if _EAGER:
-        return asyncio.Task(coroutine, loop=loop, eager_start=True)  # type: ignore[call-arg]
-    return loop.create_task(coroutine)
+        return asyncio.Task(coroutine, loop=loop, eager_start=True, context=context)  # type: ignore[call-arg]
+    return loop.create_task(coroutine, context=context)
 
 
 _EAGER = sys.version_info >= (3, 12)

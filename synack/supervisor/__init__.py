@@ -1,0 +1,1 @@
+"""synack.supervisor: the pre-fork master — processes and signals only; no event loop, no HTTP."""

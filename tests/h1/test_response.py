@@ -1,0 +1,341 @@
+"""The response side: framing chosen per request, Content-Length enforced, chunked coding,
+close-delimited HTTP/1.0 bodies, bodiless responses, 1xx, and header injection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from synack.h1 import (
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    InformationalResponse,
+    LocalProtocolError,
+    Request,
+    Response,
+    ResponseState,
+    ServerConnection,
+    reason_phrase,
+)
+
+GET11 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+GET10 = b"GET / HTTP/1.0\r\n\r\n"
+GET10_KEEP = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+HEAD11 = b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"
+EXPECT = b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+
+
+def received(raw: bytes) -> ServerConnection:
+    """A connection that has read the request head in ``raw`` and, if complete, its body."""
+    connection = ServerConnection()
+    connection.receive_data(raw)
+    event = connection.next_event()
+    assert type(event) is Request
+    while type(event) is not EndOfMessage and event is not NEED_DATA:
+        event = connection.next_event()
+    return connection
+
+
+def respond(connection: ServerConnection, status: int, headers: Any, *body: bytes,
+            trailers: Any = ()) -> bytes:
+    pieces = connection.send(Response(status, headers))
+    for data in body:
+        pieces += connection.send(Data(data))
+    pieces += connection.send(EndOfMessage(trailers))
+    return b"".join(pieces)
+
+
+def head_lines(response: bytes) -> list[bytes]:
+    return response.partition(b"\r\n\r\n")[0].split(b"\r\n")
+
+
+# --- framing of the response body
+
+FRAMING = [
+    # (request, headers, body pieces, exact wire bytes, keep_alive after)
+    (GET11, [(b"content-length", b"5")], [b"he", b"llo"],
+     b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", True),
+    (GET11, [(b"x-a", b"1")], [b"he", b"", b"llo"],
+     b"HTTP/1.1 200 OK\r\nx-a: 1\r\ntransfer-encoding: chunked\r\n\r\n"
+     b"2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n", True),
+    (GET11, [], [], b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", True),
+    (GET11, [(b"Transfer-Encoding", b"chunked")], [b"x" * 26],
+     b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1a\r\n" + b"x" * 26 + b"\r\n0\r\n\r\n",
+     True),
+    (GET10, [], [b"he", b"llo"], b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhello", False),
+    (GET10, [(b"transfer-encoding", b"chunked")], [b"hi"],
+     b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhi", False),
+    (GET10_KEEP, [(b"content-length", b"2")], [b"hi"],
+     b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nhi", True),
+    (GET10_KEEP, [], [b"hi"], b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhi", False),
+    (GET11, [(b"connection", b"close"), (b"content-length", b"2")], [b"hi"],
+     b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi", False),
+    (HEAD11, [(b"content-length", b"5")], [b"hello"],
+     b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", True),
+    (HEAD11, [], [b"hello"], b"HTTP/1.1 200 OK\r\n\r\n", True),
+    (GET11, [(b"content-length", b"5")], [], b"HTTP/1.1 204 No Content\r\n\r\n", True),
+    (GET11, [(b"content-length", b"5")], [],
+     b"HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n", True),
+]
+
+
+@pytest.mark.parametrize(("request_bytes", "headers", "body", "wire", "keep_alive"), FRAMING)
+def test_response_framing(
+    request_bytes: bytes, headers: Any, body: list[bytes], wire: bytes, keep_alive: bool
+) -> None:
+    connection = received(request_bytes)
+    status = int(wire[9:12])
+    body_pieces = body if status not in (204, 304) else [b"ignored"]
+    assert respond(connection, status, headers, *body_pieces) == wire
+    assert connection.response_state is ResponseState.DONE
+    assert connection.keep_alive is keep_alive
+
+
+def test_send_response_adds_content_length() -> None:
+    connection = received(GET11)
+    assert connection.send_response(200, [(b"x", b"y")], b"hello") == (
+        b"HTTP/1.1 200 OK\r\nx: y\r\ncontent-length: 5\r\n\r\nhello"
+    )
+    connection.start_next_cycle()
+
+
+def test_send_response_for_head_and_204_has_no_body() -> None:
+    assert received(HEAD11).send_response(200, [], b"hello") == (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+    )
+    assert received(GET11).send_response(204, [], b"hello") == b"HTTP/1.1 204 No Content\r\n\r\n"
+
+
+def test_custom_reason_and_default_headers() -> None:
+    connection = received(GET11)
+    connection.default_headers = b"server: synack\r\n"
+    wire = connection.send_response(299, [], b"", reason=b"Fine Thanks")
+    assert wire == b"HTTP/1.1 299 Fine Thanks\r\nserver: synack\r\ncontent-length: 0\r\n\r\n"
+    assert connection.response_status == 299
+
+
+def test_chunked_trailers() -> None:
+    connection = received(GET11)
+    connection.send(Response(200, []))
+    assert connection.response_chunked is True
+    assert connection.body_remaining is None
+    connection = received(GET11)
+    wire = respond(connection, 200, [], b"abc", trailers=[(b"x-sum", b"1")])
+    assert wire.endswith(b"3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n")
+    assert connection.response_chunked is False  # writer released after the end
+
+
+def test_data_buffers_pass_through_untouched() -> None:
+    connection = received(GET11)
+    connection.send(Response(200, [(b"content-length", b"4")]))
+    view = memoryview(b"abcd")
+    assert connection.body_remaining == 4
+    pieces = connection.send(Data(view))
+    assert pieces[0] is view
+    assert connection.body_remaining == 0
+
+
+# --- Content-Length is enforced (the application broke HTTP → LocalProtocolError)
+
+
+def test_too_many_body_bytes() -> None:
+    connection = received(GET11)
+    connection.send(Response(200, [(b"content-length", b"3")]))
+    connection.send(Data(b"ab"))
+    with pytest.raises(LocalProtocolError):
+        connection.send(Data(b"cd"))
+    assert connection.response_state is ResponseState.ERROR
+    assert not connection.keep_alive
+
+
+def test_too_few_body_bytes() -> None:
+    connection = received(GET11)
+    connection.send(Response(200, [(b"content-length", b"3")]))
+    connection.send(Data(b"ab"))
+    with pytest.raises(LocalProtocolError):
+        connection.send(EndOfMessage())
+    assert connection.response_state is ResponseState.ERROR
+    assert not connection.keep_alive
+    with pytest.raises(LocalProtocolError):
+        connection.start_next_cycle()
+
+
+@pytest.mark.parametrize("body", [b"ab", b"abcd"])
+def test_send_response_length_mismatch(body: bytes) -> None:
+    connection = received(GET11)
+    with pytest.raises(LocalProtocolError):
+        connection.send_response(200, [(b"content-length", b"3")], body)
+    assert connection.response_state is ResponseState.ERROR
+
+
+BAD_RESPONSE_HEADERS = [
+    [(b"content-length", b"-1")],
+    [(b"content-length", b"1.0")],
+    [(b"content-length", b"")],
+    [(b"content-length", b"1"), (b"content-length", b"2")],
+    [(b"transfer-encoding", b"gzip")],
+    [(b"transfer-encoding", b"gzip, chunked")],
+    # header injection / response splitting
+    [(b"x-a", b"1\r\nSet-Cookie: evil=1")],
+    [(b"x-a", b"1\nx-b: 2")],
+    [(b"x-a", b"1\rx")],
+    [(b"x-a", b"\x00")],
+    [(b"x-a", b" leading-space")],
+    [(b"x-a\r\nx-b", b"1")],
+    [(b"x a", b"1")],
+    [(b"", b"1")],
+    [(b"x-a:", b"1")],
+    [("x-a", b"1")],
+    [(b"x-a", "1")],
+    [(b"x-a", 1)],
+]
+
+
+@pytest.mark.parametrize("headers", BAD_RESPONSE_HEADERS)
+def test_bad_response_headers(headers: Any) -> None:
+    connection = received(GET11)
+    with pytest.raises(LocalProtocolError):
+        connection.send(Response(200, headers))
+    assert connection.response_state is ResponseState.ERROR
+    assert not connection.keep_alive
+
+
+def test_trailer_injection() -> None:
+    connection = received(GET11)
+    connection.send(Response(200, []))
+    with pytest.raises(LocalProtocolError):
+        connection.send(EndOfMessage([(b"x-sum", b"1\r\n\r\nHTTP/1.1 200 OK")]))
+
+
+def test_reason_injection() -> None:
+    with pytest.raises(LocalProtocolError):
+        received(GET11).send(Response(200, [], reason=b"OK\r\nx-evil: 1"))
+
+
+@pytest.mark.parametrize("status", [0, 99, 100, 101, 199, 1000, "200", 200.0, True])
+def test_invalid_final_status(status: Any) -> None:
+    with pytest.raises(LocalProtocolError):
+        received(GET11).send(Response(status, []))
+
+
+# --- ordering of outbound events
+
+
+def test_outbound_order_is_enforced() -> None:
+    connection = received(GET11)
+    with pytest.raises(LocalProtocolError):
+        connection.send(Data(b"x"))
+    connection = received(GET11)
+    with pytest.raises(LocalProtocolError):
+        connection.send(EndOfMessage())
+    connection = received(GET11)
+    connection.send(Response(200, []))
+    with pytest.raises(LocalProtocolError):
+        connection.send(Response(200, []))
+    connection = received(GET11)
+    respond(connection, 200, [])
+    with pytest.raises(LocalProtocolError):
+        connection.send(Data(b"late"))
+    with pytest.raises(LocalProtocolError):
+        connection.send(object())
+
+
+# --- 1xx: 100 Continue (RFC 9110 §10.1.1, §15.2)
+
+
+def test_continue_is_sent_only_when_owed() -> None:
+    connection = ServerConnection()
+    connection.receive_data(EXPECT)
+    assert type(connection.next_event()) is Request
+    assert connection.continue_owed
+    assert connection.send_continue() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert not connection.continue_owed
+    assert connection.send_continue() == b""
+    connection.receive_data(b"hi")
+    assert connection.next_event() == Data(b"hi")
+    assert type(connection.next_event()) is EndOfMessage
+    connection.send_response(200, [], b"ok")
+    assert connection.keep_alive  # the body was read: the connection can be reused
+    connection.start_next_cycle()
+
+
+@pytest.mark.parametrize("raw", [
+    GET11,
+    b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
+    b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n",
+])
+def test_continue_not_owed(raw: bytes) -> None:
+    connection = ServerConnection()
+    connection.receive_data(raw)
+    assert type(connection.next_event()) is Request
+    assert not connection.continue_owed
+    assert connection.send_continue() == b""
+
+
+def test_final_response_instead_of_continue_closes() -> None:
+    # RFC 9110 §10.1.1: the client may or may not send the body now; the bytes that follow
+    # cannot be told apart from a new request, so this connection ends after the response.
+    connection = ServerConnection()
+    connection.receive_data(EXPECT)
+    connection.next_event()
+    wire = connection.send_response(417, [], b"")
+    assert b"\r\nconnection: close\r\n" in wire
+    assert not connection.continue_owed
+    assert connection.send_continue() == b""
+    assert not connection.keep_alive
+
+
+def test_informational_responses() -> None:
+    connection = ServerConnection()
+    connection.receive_data(EXPECT)
+    connection.next_event()
+    wire = connection.send(InformationalResponse(103, [(b"link", b"</a.css>; rel=preload")]))
+    assert wire == [b"HTTP/1.1 103 " + reason_phrase(103) + b"\r\nlink: </a.css>; rel=preload\r\n\r\n"]
+    assert connection.continue_owed  # 103 does not answer the expectation
+    assert connection.send(InformationalResponse(100)) == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    assert not connection.continue_owed
+    for bad in (InformationalResponse(101), InformationalResponse(200),
+                InformationalResponse(103, [(b"x", b"a\r\nb")])):
+        with pytest.raises(LocalProtocolError):
+            received(GET11).send(bad)
+    connection = received(GET11)
+    connection.send(Response(200, []))
+    with pytest.raises(LocalProtocolError):
+        connection.send(InformationalResponse(103))
+
+
+def test_switching_protocols_only_for_upgrade_requests() -> None:
+    upgrade = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    connection = received(upgrade)
+    wire = connection.send_response(101, [(b"upgrade", b"websocket")])
+    assert wire == b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
+    with pytest.raises(LocalProtocolError):
+        received(GET11).send(Response(101, []))
+
+
+def test_response_before_the_body_is_read_waits_for_the_body() -> None:
+    # The core does not guess: the connection is reusable only once the rest of the request
+    # body has been consumed (or the driver closes it).
+    connection = ServerConnection()
+    connection.receive_data(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhel")
+    connection.next_event()
+    connection.send_response(200, [], b"early")
+    with pytest.raises(LocalProtocolError):
+        connection.start_next_cycle()
+    assert connection.next_event() == Data(b"hel")
+    connection.receive_data(b"lo")
+    assert connection.next_event() == Data(b"lo")
+    assert type(connection.next_event()) is EndOfMessage
+    connection.start_next_cycle()
+
+
+def test_close_after_response() -> None:
+    connection = received(GET11)
+    connection.close_after_response()
+    assert b"\r\nconnection: close\r\n" in connection.send_response(200, [], b"")
+    assert not connection.keep_alive
+    with pytest.raises(LocalProtocolError):
+        connection.start_next_cycle()

@@ -1,0 +1,178 @@
+"""The pre-fork supervisor, driven through a real `python -m synack --workers N` process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+from tests.conftest import recv_all
+
+
+def _get(server, path: str = "/") -> bytes:
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        return recv_all(sock)
+
+
+def _pid_of_response(data: bytes) -> int:
+    assert data.startswith(b"HTTP/1.1 200 OK"), data
+    return int(data.rpartition(b"\r\n\r\n")[2])
+
+
+def _children(pid: int) -> set[int]:
+    children: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.add(int(entry))
+    return children
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _worker_pids(server, count: int) -> set[int]:
+    """Pids seen answering requests, until ``count`` distinct ones or a bounded number of tries."""
+    seen: set[int] = set()
+    for _ in range(200):
+        seen.add(_pid_of_response(_get(server)))
+        if len(seen) >= count:
+            break
+    return seen
+
+
+def test_workers_serve_and_term_drains(server_factory, tmp_path) -> None:
+    marker = tmp_path / "started"
+    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"],
+                            env={"SUP_MARKER": str(marker)})
+    master = server.process.pid
+    assert _wait_for(lambda: len(_children(master)) == 2)
+    children = _children(master)
+    pids = _worker_pids(server, 2)
+    assert pids <= children
+    assert len(pids) == 2, "both workers should take connections"
+
+    # An in-flight request survives SIGTERM and completes.
+    result: dict[str, bytes] = {}
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock)))
+        reader.start()
+        assert _wait_for(marker.exists)  # the request is inside the app
+        server.signal(signal.SIGTERM)
+        assert server.wait(60) == 0
+        reader.join(20)
+    finally:
+        sock.close()
+    assert result["data"].startswith(b"HTTP/1.1 200 OK")
+    assert all(not os.path.exists(f"/proc/{pid}") or _is_zombie_or_gone(pid) for pid in children)
+    assert "Traceback" not in server.stderr_text()
+
+
+def _is_zombie_or_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_dead_worker_is_replaced(server_factory) -> None:
+    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"])
+    master = server.process.pid
+    assert _wait_for(lambda: len(_children(master)) == 2)
+    victim = min(_children(master))
+    os.kill(victim, signal.SIGKILL)
+    assert _wait_for(lambda: victim not in _children(master) and len(_children(master)) == 2)
+    assert _pid_of_response(_get(server)) in _children(master)
+    assert "replacing it" in server.stderr_text()
+
+
+def test_hup_replaces_workers_without_dropping_requests(server_factory) -> None:
+    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"])
+    master = server.process.pid
+    assert _wait_for(lambda: len(_children(master)) == 2)
+    before = _children(master)
+    fds_before = len(os.listdir(f"/proc/{master}/fd"))
+    failures: list[bytes] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            data = _get(server)
+            if not data.startswith(b"HTTP/1.1 200 OK"):
+                failures.append(data)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        for _ in range(2):
+            current = _children(master)
+            server.signal(signal.SIGHUP)
+            assert _wait_for(lambda: len(_children(master)) == 2 and not (_children(master) & current))
+    finally:
+        stop.set()
+        thread.join(20)
+    after = _children(master)
+    assert not (after & before)
+    assert failures == []
+    # The master leaks no descriptors across reloads.
+    assert len(os.listdir(f"/proc/{master}/fd")) == fds_before
+
+
+def test_ttin_and_ttou_change_the_worker_count(server_factory) -> None:
+    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"])
+    master = server.process.pid
+    assert _wait_for(lambda: len(_children(master)) == 2)
+    server.signal(signal.SIGTTIN)
+    assert _wait_for(lambda: len(_children(master)) == 3)
+    server.signal(signal.SIGTTOU)
+    server.signal(signal.SIGTTOU)
+    assert _wait_for(lambda: len(_children(master)) == 1)
+
+
+def test_boot_error_stops_instead_of_crash_looping(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXTURE_APPS, ROOT
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
+    result = subprocess.run(
+        [sys.executable, "-m", "synack", "sup_broken:app", "--workers", "2", "--port", "0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "sup_broken refuses to import" in result.stderr
+    assert "could not start" in result.stderr
+    assert result.stderr.count("could not start") == 1
+
+
+def test_missing_module_is_one_line_error_with_workers() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "synack", "no_such_module_here:app", "--workers", "2", "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "synack: error: could not import module 'no_such_module_here': no module named 'no_such_module_here'"
+    ]
