@@ -27,6 +27,7 @@ from .events import (
     Response,
     Signal,
 )
+from .headers import split_list
 from .limits import Limits
 from .reader import EMPTY_EOM, ChunkedReader, LengthReader, check_head_prefix, parse_head
 from .writer import (
@@ -346,7 +347,7 @@ class ServerConnection:
                 chunked = True
                 continue
             if lower == b"connection":
-                if b"close" in value.lower():
+                if b"close" in split_list(value):
                     self._keep_alive = False
                 continue
             fields.append((name, value))

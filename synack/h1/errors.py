@@ -16,8 +16,15 @@ __all__ = [
 
 _PHRASES: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 # Status codes http.HTTPStatus does not name (or names differently) in older Pythons.
-_PHRASES.setdefault(103, b"Early Hints")
-_PHRASES.setdefault(425, b"Too Early")
+# RFC 9110 §15 names, whatever the running Python's http.HTTPStatus calls them.
+_PHRASES.update({
+    103: b"Early Hints",
+    413: b"Content Too Large",
+    414: b"URI Too Long",
+    416: b"Range Not Satisfiable",
+    422: b"Unprocessable Content",
+    425: b"Too Early",
+})
 
 
 def reason_phrase(status: int) -> bytes:

@@ -490,6 +490,13 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 transport.close()
 
+    def cancel(self) -> None:
+        """Graceful timeout expired: cancel the handler and drop the connection."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+        self.abort()
+
     def shutdown(self) -> None:
         """Graceful server shutdown: close if idle, else make this the last exchange."""
         if self.exchange is None and self.phase in (_HEAD, _KEEPALIVE) and not self.connection.buffered:

@@ -208,9 +208,7 @@ class Worker:
                     "graceful timeout: aborting %d connection(s)", len(self.context.connections)
                 )
         for connection in list(self.context.connections):
-            if connection._task is not None and not connection._task.done():
-                connection._task.cancel()
-            connection.abort()
+            connection.cancel()
         await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ connections
