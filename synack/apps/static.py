@@ -1,53 +1,384 @@
-"""Static files: safe path resolution and file responses (minimal; the full engine follows)."""
+"""Static files: safe path resolution, validators, conditional and range requests, precompressed
+siblings, directory listings, and zero-copy bodies through ``Exchange.send_file`` (bodies of
+at most ``SMALL_FILE`` bytes are read and sent with the head in one write instead).
+
+Split by concern: ``static_path`` (URL and file-system safety), ``static_http`` (the RFC 9110
+rules as pure functions), ``static_listing`` (directory pages); this module wires them up.
+
+The request flow, each step in its own helper:
+
+1. method: GET and HEAD are served; OPTIONS → 204; anything else → 405 (RFC 9110 §15.5.6).
+2. path: ``static_path.parse_target`` (URL rules) then ``Resolver`` (file-system rules).
+3. directory: redirect to the slash form, serve the index file, or list it.
+4. file: pick the precompressed variant (``Accept-Encoding``), open it and ``fstat`` the
+   descriptor — every header below comes from that one fstat, so Content-Length always
+   matches what the descriptor held when we looked.
+5. preconditions (RFC 9110 §13.2.2) → 412 / 304; then Range / If-Range → 206 / 416 / 200.
+
+Disk calls (open, fstat, scandir) run on the event loop: on a local disk they take
+microseconds, less than a hop to a thread.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import quote
 
-from ..server.exchange import Exchange
+from ..server.exchange import ClientDisconnected, Exchange
+from .static_http import (
+    ENCODINGS,
+    Variant,
+    check_preconditions,
+    choose_encoding,
+    content_type,
+    http_date,
+    if_range_allows,
+    make_etag,
+    parse_range,
+    plan_ranges,
+)
+from .static_listing import read_directory, render_listing
+from .static_path import Opened, Resolver, StaticError, Target, is_hidden, os_error_status, parse_target
 
 __all__ = ["StaticFiles", "StaticSettings"]
+
+error_log = logging.getLogger("synack.error")
+
+Fields = list[tuple[bytes, bytes]]
+
+ALLOW = b"GET, HEAD, OPTIONS"
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_ACCEPT_RANGES = (b"accept-ranges", b"bytes")
+_VARY = (b"vary", b"accept-encoding")
+# Listings are generated from file names: allow nothing but their own inline style.
+_LISTING_CSP = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'")
+#: Request fields that take part in precondition evaluation (RFC 9110 §13.1).
+_CONDITIONAL = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
+#: pchar characters left as they are when a path segment is put back into a URL.
+_SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
+#: Bodies up to this size are read and sent with their head in one write, not with sendfile.
+SMALL_FILE = 16 * 1024
 
 
 @dataclass(frozen=True)
 class StaticSettings:
+    """How a directory is served (from ``--listing``, ``--dotfiles``, ``--index``, ``--cache-control``)."""
+
+    #: HTML listings for directories without an index file; off → 404.
     listing: bool = True
+    #: Serve paths with a segment starting with "." (.git, .env); off → 404.
     dotfiles: bool = False
+    #: The file served for a directory URL.
     index: str = "index.html"
+    #: Cache-Control value for file responses; empty to omit the header.
     cache_control: str = ""
 
 
 class StaticFiles:
-    """Serves files under ``root``."""
+    """The Handler that serves the files under ``root``."""
 
     def __init__(self, root: str, settings: StaticSettings) -> None:
-        self.root = os.path.realpath(root)
+        self.resolver = Resolver(root, settings.dotfiles)
+        self.root = self.resolver.root
         self.settings = settings
+        self._cache_control: Fields = (
+            [(b"cache-control", settings.cache_control.encode("ascii"))] if settings.cache_control else []
+        )
 
     async def __call__(self, exchange: Exchange) -> None:
-        path = unquote(exchange.head.target.partition(b"?")[0].decode("ascii"))
-        if ".." in path.split("/") or "\x00" in path:
-            await _text(exchange, 404, "not found")
+        method = exchange.head.method
+        if method != b"GET" and method != b"HEAD":
+            await _method_response(exchange, method)
             return
-        full = os.path.realpath(os.path.join(self.root, path.lstrip("/")))
-        if not (full == self.root or full.startswith(self.root + os.sep)):
-            await _text(exchange, 404, "not found")
-            return
-        if os.path.isdir(full):
-            full = os.path.join(full, self.settings.index)
         try:
-            file = open(full, "rb")
-        except OSError:
-            await _text(exchange, 404, "not found")
+            target = parse_target(exchange.head.target)
+            if not self.settings.dotfiles and is_hidden(target.parts):
+                raise StaticError(404, "dotfile")
+            opened = self.resolver.open(target.parts)
+        except StaticError as error:
+            await _error(exchange, error.status)
             return
-        with file:
-            size = os.fstat(file.fileno()).st_size
-            await exchange.send_head(200, [(b"content-length", b"%d" % size)])
-            await exchange.send_file(file, 0, size)
+        with opened:
+            try:
+                if opened.is_dir:
+                    await self._directory(exchange, target, opened)
+                elif target.trailing_slash:
+                    await _error(exchange, 404)  # "/file.txt/" names a directory that is not one
+                else:
+                    # Precompressed siblings sit next to the name the URL used, even when
+                    # that name is a symlink to elsewhere under the root.
+                    await self._file(exchange, opened, target.parts[-1], opened.directory)
+            except ClientDisconnected:
+                raise
+            except StaticError as error:
+                await _fail(exchange, error.status, error)
+            except OSError as error:  # a disk error while reading: answer it, never a traceback
+                await _fail(exchange, os_error_status(error), error)
+
+    # ------------------------------------------------------------------ directories
+
+    async def _directory(self, exchange: Exchange, target: Target, opened: Opened) -> None:
+        if not target.trailing_slash:
+            await self._redirect_to_slash(exchange, target)
+            return
+        index = self.resolver.child(opened.path, self.settings.index)
+        if index is not None:
+            try:
+                index_file = self.resolver.open_real(index)
+            except StaticError:
+                pass
+            else:
+                with index_file:
+                    if not index_file.is_dir:
+                        await self._file(exchange, index_file, self.settings.index, opened.path)
+                        return
+        if not self.settings.listing:
+            await _error(exchange, 404)
+            return
+        await self._listing(exchange, target, opened)
+
+    async def _redirect_to_slash(self, exchange: Exchange, target: Target) -> None:
+        # Built from the decoded, validated segments, so "//evil.example/dir" can never turn
+        # into a protocol-relative Location (an open redirect).
+        path = "/" + "/".join(quote(part, safe=_SEGMENT_SAFE) for part in target.parts) + "/"
+        location = (exchange.root_path.rstrip("/") + path).encode("ascii")
+        if target.query:
+            location += b"?" + target.query
+        body = b"Moved to " + location + b"\n"
+        await exchange.send_head(301, [
+            (b"location", location),
+            (b"content-type", b"text/plain; charset=utf-8"),
+            _NOSNIFF,
+            (b"content-length", b"%d" % len(body)),
+        ])
+        await exchange.send_body(body)
+
+    async def _listing(self, exchange: Exchange, target: Target, opened: Opened) -> None:
+        real_dir = opened.path
+
+        def allowed(name: str) -> bool:
+            return self.resolver.allows(os.path.join(real_dir, name))
+
+        try:
+            entries = read_directory(opened.fd, self.settings.dotfiles, allowed)
+        except OSError as error:
+            raise StaticError(os_error_status(error)) from None
+        shown_path = exchange.root_path.rstrip("/") + "/" + "".join(part + "/" for part in target.parts)
+        body = render_listing(shown_path, entries, has_parent=bool(target.parts))
+        await exchange.send_head(200, [
+            (b"content-type", b"text/html; charset=utf-8"),
+            _NOSNIFF,
+            _LISTING_CSP,
+            (b"cache-control", b"no-cache"),
+            (b"content-length", b"%d" % len(body)),
+        ])
+        await exchange.send_body(body)
+
+    # ------------------------------------------------------------------ files
+
+    async def _file(self, exchange: Exchange, base: Opened, name: str, real_dir: str) -> None:
+        """Serve the regular file ``base``, reached by ``name`` in the resolved ``real_dir``."""
+        siblings = self._siblings(real_dir, name)
+        headers = exchange.head.headers
+        accept = headers.get_list(b"accept-encoding") if headers.get(b"accept-encoding") is not None else None
+        coding = choose_encoding(accept, [coding for coding, _ in siblings])
+        served, encoded = base, None
+        if coding is not None:
+            try:
+                encoded = served = self.resolver.open_real(dict(siblings)[coding])
+            except StaticError:
+                coding = None  # vanished or unreadable since the probe: send the original
+        try:
+            await self._send_variant(exchange, served, name, coding, bool(siblings))
+        finally:
+            if encoded is not None:
+                encoded.close()
+
+    def _siblings(self, real_dir: str, name: str) -> list[tuple[bytes, str]]:
+        found = []
+        for coding, suffix in ENCODINGS:
+            path = self.resolver.child(real_dir, name + suffix)
+            if path is not None:
+                found.append((coding, path))
+        return found
+
+    async def _send_variant(
+        self, exchange: Exchange, opened: Opened, name: str, coding: bytes | None, varies: bool
+    ) -> None:
+        status = opened.stat
+        size = status.st_size
+        variant = Variant(make_etag(status.st_ino, size, status.st_mtime_ns), status.st_mtime_ns // 1_000_000_000)
+        validators: Fields = [(b"etag", variant.etag), (b"last-modified", http_date(variant.mtime))]
+        validators += self._cache_control
+        if varies:
+            validators.append(_VARY)
+        request = exchange.head
+        conditional = {field: request.headers.get_all(field) for field in _CONDITIONAL}
+        decision = check_preconditions(request.method, conditional, variant)
+        if decision == 304:
+            # RFC 9110 §15.4.5: the validators and caching fields of the 200, no content.
+            await exchange.send_head(304, validators)
+            await exchange.send_body(b"")
+            return
+        if decision == 412:
+            await _empty(exchange, 412, validators)
+            return
+        media_type = content_type(name)
+        fields: Fields = [(b"content-type", media_type), _NOSNIFF, _ACCEPT_RANGES, *validators]
+        if coding is not None:
+            fields.append((b"content-encoding", coding))
+        ranges = self._ranges(exchange, variant, size)
+        if ranges == []:
+            fields.append((b"content-range", b"bytes */%d" % size))
+            await _empty(exchange, 416, fields)
+        elif ranges is None:
+            await _send_whole(exchange, opened, fields, size)
+        elif len(ranges) == 1:
+            await _send_single_range(exchange, opened, fields, ranges[0], size)
+        else:
+            await _send_multipart(exchange, opened, fields, ranges, size, media_type)
+
+    def _ranges(self, exchange: Exchange, variant: Variant, size: int) -> list[tuple[int, int]] | None:
+        request = exchange.head
+        # RFC 9110 §14.2: Range is defined for GET only; a HEAD answers as its GET would
+        # without a Range.
+        if request.method != b"GET":
+            return None
+        values = request.headers.get_all(b"range")
+        if len(values) != 1:
+            return None
+        specs = parse_range(values[0])
+        if specs is None:
+            return None  # invalid syntax: ignore the field
+        if_range = request.headers.get(b"if-range")
+        if if_range is not None and not if_range_allows(if_range, variant):
+            return None
+        return plan_ranges(specs, size)
 
 
-async def _text(exchange: Exchange, status: int, message: str) -> None:
-    await exchange.send_head(status, [(b"content-type", b"text/plain; charset=utf-8")])
-    await exchange.send_body(message.encode() + b"\n")
+# ---------------------------------------------------------------------------- bodies
+
+
+async def _send_whole(exchange: Exchange, opened: Opened, fields: Fields, size: int) -> None:
+    fields.append((b"content-length", b"%d" % size))
+    if exchange.head.method == b"HEAD" or size == 0:
+        await exchange.send_head(200, fields)
+        await exchange.send_body(b"")
+        return
+    await _send_span(exchange, opened, 200, fields, 0, size)
+
+
+async def _send_single_range(
+    exchange: Exchange, opened: Opened, fields: Fields, byte_range: tuple[int, int], size: int
+) -> None:
+    start, end = byte_range
+    fields.append((b"content-range", b"bytes %d-%d/%d" % (start, end, size)))
+    fields.append((b"content-length", b"%d" % (end - start + 1)))
+    await _send_span(exchange, opened, 206, fields, start, end - start + 1)
+
+
+async def _send_span(exchange: Exchange, opened: Opened, status: int, fields: Fields, offset: int,
+                     count: int) -> None:
+    """The head, then ``count`` bytes from ``offset``: zero-copy, or in one write when small."""
+    if count <= SMALL_FILE:
+        # One pread and one write (head and body together) beat setting up sendfile for a
+        # single packet's worth of bytes: ~40% more small-file requests per second.
+        data = _read(opened, offset, count)
+        await exchange.send_head(status, fields)
+        await exchange.send_body(data)
+        return
+    await exchange.send_head(status, fields)
+    with open(opened.detach(), "rb", buffering=0) as file:
+        await exchange.send_file(file, offset, count)
+
+
+def _read(opened: Opened, offset: int, count: int) -> bytes:
+    data = os.pread(opened.fd, count, offset)
+    if len(data) != count:
+        # Nothing is sent yet, so the client can still get an honest answer.
+        raise StaticError(503, "file changed while being read")
+    return data
+
+
+async def _send_multipart(
+    exchange: Exchange, opened: Opened, fields: Fields, ranges: list[tuple[int, int]], size: int,
+    media_type: bytes,
+) -> None:
+    # RFC 9110 §14.6: multipart/byteranges, one part per range, each with Content-Range.
+    boundary = secrets.token_hex(16).encode("ascii")
+    heads = []
+    for index, (start, end) in enumerate(ranges):
+        heads.append(
+            (b"--" if index == 0 else b"\r\n--") + boundary
+            + b"\r\ncontent-type: " + media_type
+            + b"\r\ncontent-range: bytes %d-%d/%d\r\n\r\n" % (start, end, size)
+        )
+    closing = b"\r\n--" + boundary + b"--\r\n"
+    data_length = sum(end - start + 1 for start, end in ranges)
+    length = sum(len(head) for head in heads) + data_length + len(closing)
+    fields[0] = (b"content-type", b"multipart/byteranges; boundary=" + boundary)
+    fields.append((b"content-length", b"%d" % length))
+    if data_length <= SMALL_FILE:
+        pieces: list[bytes] = []
+        for head, (start, end) in zip(heads, ranges):
+            pieces += (head, _read(opened, start, end - start + 1))
+        body = b"".join(pieces) + closing
+        await exchange.send_head(206, fields)
+        await exchange.send_body(body)
+        return
+    await exchange.send_head(206, fields)
+    with open(opened.detach(), "rb", buffering=0) as file:
+        for head, (start, end) in zip(heads, ranges):
+            await exchange.send_body(head, more=True)
+            await exchange.send_file(file, start, end - start + 1, more=True)
+        await exchange.send_body(closing)
+
+
+# ---------------------------------------------------------------------------- small responses
+
+_ERROR_TEXT = {
+    400: b"400 Bad Request\n",
+    403: b"403 Forbidden\n",
+    404: b"404 Not Found\n",
+    405: b"405 Method Not Allowed\n",
+    500: b"500 Internal Server Error\n",
+    503: b"503 Service Unavailable\n",
+}
+
+
+async def _error(exchange: Exchange, status: int, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    body = _ERROR_TEXT.get(status, b"%d\n" % status)
+    await exchange.send_head(status, [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        _NOSNIFF,
+        *extra,
+        (b"content-length", b"%d" % len(body)),
+    ])
+    await exchange.send_body(body)
+
+
+async def _fail(exchange: Exchange, status: int, error: Exception) -> None:
+    if status >= 500:
+        error_log.warning("static file %s: %s", exchange.head.target.decode("latin-1"), error)
+    if exchange.response_started:
+        exchange.abort()  # part of the response is out: dropping it is the only honest end
+    else:
+        await _error(exchange, status)
+
+
+async def _empty(exchange: Exchange, status: int, fields: Fields) -> None:
+    fields.append((b"content-length", b"0"))
+    await exchange.send_head(status, fields)
+    await exchange.send_body(b"")
+
+
+async def _method_response(exchange: Exchange, method: bytes) -> None:
+    if method == b"OPTIONS":
+        await exchange.send_head(204, [(b"allow", ALLOW)])
+        await exchange.send_body(b"")
+        return
+    await _error(exchange, 405, ((b"allow", ALLOW),))
+
