@@ -1,195 +1,366 @@
-"""ASGI 3 http: the scope, and the receive/send ordering state machine over an Exchange."""
+"""ASGI 3 http: the scope, and the receive/send ordering state machine over an Exchange.
+
+Theory of operation: one ``_Cycle`` per request owns the ``receive``/``send`` pair the app gets.
+``send`` walks a small state table (START → BODY → [TRAILERS] → DONE); a message that is not
+allowed in the current state raises ``ASGIProtocolError`` inside the app, which the driver turns
+into a 500 (before the head went out) or an aborted connection (after). ``receive`` hands out
+the request body as it arrives (never buffered here), then parks until the client goes away or
+the response is complete, and answers ``http.disconnect``.
+
+Extensions offered in ``scope["extensions"]``: ``http.response.pathsend`` and
+``http.response.zerocopysend`` (both go out with sendfile where the transport allows),
+``http.response.trailers`` (chunked trailer fields on HTTP/1.1) and
+``http.response.early_hint`` (103 Early Hints, never to HTTP/1.0 clients).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from typing import Any, Awaitable, Callable
-from urllib.parse import unquote, urlsplit
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from ..server.exchange import BodyError, ClientDisconnected, Exchange
 
-__all__ = ["ASGIHandler", "build_scope"]
+__all__ = ["ASGIHandler", "ASGIProtocolError", "build_scope"]
 
 error_log = logging.getLogger("synack.error")
 
-ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_ASGI = {"version": "3.0", "spec_version": "2.4"}
+#: ASGI 3 with HTTP spec 2.4: ``send`` raises an OSError subclass (``ClientDisconnected``)
+#: once the client is gone, so frameworks need not poll ``receive`` for disconnects.
+ASGI_VERSION = "3.0"
+HTTP_SPEC_VERSION = "2.4"
+
 _METHODS: dict[bytes, str] = {}
+_METHOD_CACHE_SIZE = 64
+
+
+class ASGIProtocolError(RuntimeError):
+    """The application sent an ASGI message that is malformed or not allowed now."""
+
+
+# ---------------------------------------------------------------------- scope
 
 
 def _split_target(target: bytes) -> tuple[bytes, bytes]:
-    if target[:1] != b"/":
-        if target == b"*":
-            return b"*", b""
-        parts = urlsplit(target)
-        path = parts.path or b"/"
-        return path, parts.query
-    path, _, query = target.partition(b"?")
-    return path, query
+    """(path, query) of a request-target in origin, absolute or asterisk form."""
+    if target[:1] == b"/":
+        path, _, query = target.partition(b"?")
+        return path, query
+    if target == b"*":
+        return b"*", b""
+    parts = urlsplit(target)  # absolute-form (RFC 9112 §3.2.2) or authority-form (CONNECT)
+    return parts.path or b"/", parts.query
+
+
+def _decode_path(raw_path: bytes) -> str:
+    # ASGI: "percent escapes decoded and UTF-8 byte sequences decoded into characters".
+    # Invalid UTF-8 becomes U+FFFD (as uvicorn); the exact bytes stay in raw_path.
+    if b"%" in raw_path:
+        raw_path = unquote_to_bytes(raw_path)
+    return raw_path.decode("utf-8", "replace")
+
+
+def _method(raw: bytes) -> str:
+    method = _METHODS.get(raw)
+    if method is None:
+        method = raw.decode("ascii")
+        if len(_METHODS) < _METHOD_CACHE_SIZE:
+            _METHODS[raw] = method
+    return method
 
 
 def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``http`` connection scope for ``exchange`` (ASGI spec, HTTP connection scope)."""
+    """The ``http`` connection scope for ``exchange`` (ASGI HTTP connection scope).
+
+    ``root_path`` is the prefix a proxy stripped before forwarding (uvicorn's ``--root-path``):
+    ``path`` and ``raw_path`` are the full paths, i.e. the prefix plus the request's path.
+    ``state`` (the lifespan state) is shallow-copied so one request cannot leak into the next.
+    """
     head = exchange.head
-    method = _METHODS.get(head.method)
-    if method is None:
-        method = head.method.decode("ascii")
-        if len(_METHODS) < 64:
-            _METHODS[head.method] = method
     raw_path, query = _split_target(head.target)
-    path = raw_path.decode("ascii")
-    if "%" in path:
-        path = unquote(path, encoding="utf-8", errors="surrogateescape")
+    path = _decode_path(raw_path)
     root_path = exchange.root_path
+    if root_path:
+        path = root_path + path
+        raw_path = quote(root_path).encode("ascii") + raw_path
     scope: dict[str, Any] = {
         "type": "http",
-        "asgi": _ASGI,
+        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
         "http_version": "1.1" if head.http_version == b"1.1" else "1.0",
-        "server": exchange.server,
-        "client": exchange.client,
+        "method": _method(head.method),
         "scheme": exchange.scheme,
-        "method": method,
-        "root_path": root_path,
-        "path": root_path + path if root_path else path,
+        "path": path,
         "raw_path": raw_path,
         "query_string": query,
-        "headers": head.headers.items,
-        "extensions": {"http.response.pathsend": {}, "http.response.trailers": {}, "http.response.early_hint": {}},
+        "root_path": root_path,
+        "headers": list(head.headers.items),
+        "client": exchange.client,
+        "server": exchange.server,
+        "extensions": {
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+            "http.response.trailers": {},
+            "http.response.early_hint": {},
+        },
     }
     if state is not None:
         scope["state"] = state.copy()
     return scope
 
 
+# ---------------------------------------------------------------------- one request
+
+#: States of the response side, in order. Each ``send`` either moves forward or raises.
 _START, _BODY, _TRAILERS, _DONE = range(4)
+_STATE_NAMES = ("START", "BODY", "TRAILERS", "DONE")
 
+#: Message types allowed in each state (for error messages; dispatch is in ``_Cycle.send``).
+_EXPECTED = {
+    _START: "'http.response.start' (or 'http.response.early_hint')",
+    _BODY: "'http.response.body', 'http.response.pathsend' or 'http.response.zerocopysend'",
+    _TRAILERS: "'http.response.trailers'",
+}
 
-class ASGIProtocolError(RuntimeError):
-    """The application sent an ASGI message that is not allowed now."""
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 
 
 class _Cycle:
     """One request's receive/send pair, enforcing the ASGI message order."""
 
-    __slots__ = ("exchange", "state", "request_sent", "trailers", "__weakref__")
+    __slots__ = ("exchange", "state", "request_sent", "trailers", "pending_trailers", "_finished")
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
         self.state = _START
+        #: Whether the app has been given the (last) ``http.request`` message.
         self.request_sent = False
+        #: The app announced trailers in ``http.response.start``.
         self.trailers = False
+        self.pending_trailers: list[tuple[bytes, bytes]] = []
+        #: Resolved when the response is complete (wakes a parked ``receive``).
+        self._finished: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ receive
 
     async def receive(self) -> dict[str, Any]:
         exchange = self.exchange
-        if exchange.disconnected or self.state == _DONE:
-            return {"type": "http.disconnect"}
+        if self.state == _DONE or exchange.disconnected:
+            return dict(_DISCONNECT)
         if exchange.more_body:
             try:
                 data = await exchange.receive()
             except (ClientDisconnected, BodyError):
-                return {"type": "http.disconnect"}
-            self.request_sent = True
-            return {"type": "http.request", "body": data, "more_body": exchange.more_body}
+                # BodyError: the driver has already answered (400/408/413) and is closing.
+                return dict(_DISCONNECT)
+            more = exchange.more_body
+            self.request_sent = not more
+            return {"type": "http.request", "body": data, "more_body": more}
         if not self.request_sent:
             self.request_sent = True
             return {"type": "http.request", "body": b"", "more_body": False}
-        await exchange.wait_disconnected()
-        return {"type": "http.disconnect"}
+        await self._wait_for_disconnect()
+        return dict(_DISCONNECT)
 
-    async def send(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        state = self.state
+    async def _wait_for_disconnect(self) -> None:
+        """Park until the client goes away or the response completes."""
+        if self._finished is None:
+            self._finished = asyncio.get_running_loop().create_future()
+        closed = asyncio.ensure_future(self.exchange.wait_disconnected())
+        try:
+            await asyncio.wait((closed, self._finished), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+
+    def _complete(self) -> None:
+        self.state = _DONE
+        finished = self._finished
+        if finished is not None and not finished.done():
+            finished.set_result(None)
+
+    # ------------------------------------------------------------------ send
+
+    async def send(self, message: Message) -> None:
+        try:
+            kind = message["type"]
+        except (KeyError, TypeError):
+            raise ASGIProtocolError(f"ASGI message must be a dict with a 'type', got {message!r}") from None
         exchange = self.exchange
+        state = self.state
         if state == _BODY and kind == "http.response.body":
-            body = message.get("body", b"")
-            more = message.get("more_body", False)
-            if not more:
-                if self.trailers:
-                    self.state = _TRAILERS
-                    await exchange.send_body(body, more=True)
-                    return
-                self.state = _DONE
-            await exchange.send_body(body, more)
-            return
-        if state == _START:
-            if kind == "http.response.start":
-                await self._start(message)
-                return
-            if kind == "http.response.early_hint":
-                await exchange.send_informational(103, _headers(message.get("links", ()), link=True))
-                return
-            raise ASGIProtocolError(f"expected 'http.response.start', got {kind!r}")
-        if state == _BODY:
-            if kind == "http.response.pathsend":
-                await self._pathsend(message)
-                return
-            raise ASGIProtocolError(f"expected 'http.response.body', got {kind!r}")
-        if state == _TRAILERS:
-            if kind != "http.response.trailers":
-                raise ASGIProtocolError(f"expected 'http.response.trailers', got {kind!r}")
-            if not message.get("more_trailers", False):
-                self.state = _DONE
-                headers = _headers(message.get("headers", ()))
-                await exchange.end(headers if exchange.trailers_allowed else ())
-            return
-        raise ASGIProtocolError(f"unexpected ASGI message {kind!r} after the response completed")
+            await self._body(message)
+        elif state == _START and kind == "http.response.start":
+            await self._start(message)
+        elif state == _START and kind == "http.response.early_hint":
+            if exchange.disconnected:
+                raise ClientDisconnected("client disconnected")
+            await exchange.send_informational(103, _links(message.get("links", ())))
+        elif state == _BODY and kind == "http.response.pathsend":
+            await self._pathsend(message)
+        elif state == _BODY and kind == "http.response.zerocopysend":
+            await self._zerocopysend(message)
+        elif state == _TRAILERS and kind == "http.response.trailers":
+            await self._trailers(message)
+        elif state == _DONE:
+            if exchange.disconnected:
+                raise ClientDisconnected("client disconnected")
+            raise ASGIProtocolError(f"unexpected ASGI message {kind!r} after the response completed")
+        else:
+            raise ASGIProtocolError(
+                f"unexpected ASGI message {kind!r} in state {_STATE_NAMES[state]}:"
+                f" expected {_EXPECTED[state]}"
+            )
 
-    async def _start(self, message: dict[str, Any]) -> None:
+    async def _start(self, message: Message) -> None:
         status = message.get("status")
-        if type(status) is not int:
-            raise ASGIProtocolError(f"http.response.start 'status' must be an int, got {status!r}")
+        if type(status) is not int or not 200 <= status <= 999:
+            raise ASGIProtocolError(f"http.response.start 'status' must be an int from 200 to 999, got {status!r}")
         headers = _headers(message.get("headers", ()))
         self.trailers = bool(message.get("trailers", False))
+        if self.exchange.disconnected:
+            raise ClientDisconnected("client disconnected")
         self.state = _BODY
         await self.exchange.send_head(status, headers)
 
-    async def _pathsend(self, message: dict[str, Any]) -> None:
+    async def _body(self, message: Message) -> None:
+        body = message.get("body", b"")
+        if type(body) is not bytes:
+            if not isinstance(body, (bytearray, memoryview)):
+                raise ASGIProtocolError(f"http.response.body 'body' must be bytes, got {type(body).__name__}")
+            body = bytes(body)
+        more = bool(message.get("more_body", False))
+        if more:
+            await self.exchange.send_body(body, more=True)
+        elif self.trailers:
+            self.state = _TRAILERS
+            await self.exchange.send_body(body, more=True)
+        else:
+            self._complete()
+            await self.exchange.send_body(body, more=False)
+
+    async def _pathsend(self, message: Message) -> None:
         path = message.get("path")
         if not isinstance(path, str) or not os.path.isabs(path):
-            raise ASGIProtocolError("http.response.pathsend 'path' must be an absolute path")
-        self.state = _DONE
+            raise ASGIProtocolError(f"http.response.pathsend 'path' must be an absolute path, got {path!r}")
         with open(path, "rb") as file:
             size = os.fstat(file.fileno()).st_size
-            await self.exchange.send_file(file, 0, size)
+            await self._send_file(file, 0, size, more=False)
+
+    async def _zerocopysend(self, message: Message) -> None:
+        file: Any = message.get("file")
+        if isinstance(file, int):
+            file = os.fdopen(file, "rb", closefd=False)
+        if not hasattr(file, "fileno"):
+            raise ASGIProtocolError("http.response.zerocopysend 'file' must be a file object with fileno()")
+        offset = message.get("offset")
+        count = message.get("count")
+        more = bool(message.get("more_body", False))
+        for name, value in (("offset", offset), ("count", count)):
+            if value is not None and (type(value) is not int or value < 0):
+                raise ASGIProtocolError(f"http.response.zerocopysend {name!r} must be an int >= 0, got {value!r}")
+        descriptor = file.fileno()
+        advance = offset is None  # like sendfile(2) with no offset: read from, and move, the file position
+        if offset is None:
+            offset = os.lseek(descriptor, 0, os.SEEK_CUR)
+        if count is None:
+            count = max(0, os.fstat(descriptor).st_size - offset)
+        await self._send_file(file, offset, count, more)
+        if advance:
+            os.lseek(descriptor, offset + count, os.SEEK_SET)
+
+    async def _send_file(self, file: Any, offset: int, count: int, more: bool) -> None:
+        if not more:
+            if self.trailers:
+                self.state = _TRAILERS
+                more = True
+            else:
+                self._complete()
+        await self.exchange.send_file(file, offset, count, more=more)
+
+    async def _trailers(self, message: Message) -> None:
+        self.pending_trailers += _headers(message.get("headers", ()))
+        if message.get("more_trailers", False):
+            return
+        self._complete()
+        exchange = self.exchange
+        # Trailers need chunked coding (RFC 9112 §7.1.2); with a Content-Length or for an
+        # HTTP/1.0 client they are dropped, which the extension allows.
+        await exchange.end(self.pending_trailers if exchange.trailers_allowed else ())
+
+    async def finish(self) -> None:
+        """After the app returned: end a response that only lacks its announced trailers."""
+        if self.state == _TRAILERS and not self.exchange.disconnected:
+            error_log.warning("application announced trailers but returned without sending them")
+            self._complete()
+            await self.exchange.end()
 
 
-def _headers(raw: Any, link: bool = False) -> list[tuple[bytes, bytes]]:
-    if link:
-        return [(b"link", value if isinstance(value, bytes) else str(value).encode("latin-1")) for value in raw]
+def _headers(raw: Any) -> list[tuple[bytes, bytes]]:
+    headers = []
     try:
-        return [(bytes(name).lower(), bytes(value)) for name, value in raw]
+        for name, value in raw:
+            if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
+                raise TypeError
+            headers.append((bytes(name).lower(), bytes(value)))
     except (TypeError, ValueError):
-        raise ASGIProtocolError("headers must be an iterable of [name, value] byte pairs") from None
+        raise ASGIProtocolError(f"headers must be an iterable of [name, value] byte-string pairs, got {raw!r}") from None
+    return headers
+
+
+def _links(raw: Any) -> list[tuple[bytes, bytes]]:
+    try:
+        return [(b"link", bytes(link) if isinstance(link, (bytes, bytearray)) else link.encode("latin-1"))
+                for link in raw]
+    except (AttributeError, TypeError, UnicodeEncodeError):
+        raise ASGIProtocolError(f"http.response.early_hint 'links' must be a list of byte strings, got {raw!r}") from None
+
+
+# ---------------------------------------------------------------------- handler
 
 
 class ASGIHandler:
-    """Runs an ASGI 3 application for each exchange (plus its lifespan, when supported)."""
+    """Runs an ASGI 3 application for each exchange (plus its lifespan, when supported).
+
+    Args:
+        app: the ASGI 3 callable.
+        lifespan: "auto" (use lifespan if the app supports it), "on" (require it) or "off".
+        lifespan_timeout: seconds startup and shutdown may each take.
+    """
 
     def __init__(self, app: ASGIApp, lifespan: str = "auto", lifespan_timeout: float = 60.0) -> None:
         self.app = app
         self.lifespan_mode = lifespan
         self.lifespan_timeout = lifespan_timeout
+        #: The lifespan state, copied into every request scope (None without lifespan).
         self.state: dict[str, Any] | None = None
         self._lifespan: Any = None
 
     async def __call__(self, exchange: Exchange) -> None:
         cycle = _Cycle(exchange)
-        scope = build_scope(exchange, self.state)
-        await self.app(scope, cycle.receive, cycle.send)
+        await self.app(build_scope(exchange, self.state), cycle.receive, cycle.send)
+        await cycle.finish()
 
     async def startup(self) -> None:
+        """Run lifespan startup (raises ``LifespanFailure`` when it fails)."""
         if self.lifespan_mode == "off":
             return
         from .lifespan import Lifespan
 
-        self._lifespan = Lifespan(self.app, self.lifespan_mode == "on", self.lifespan_timeout)
-        await self._lifespan.startup()
-        if self._lifespan.supported:
-            self.state = self._lifespan.state
+        lifespan = Lifespan(self.app, self.lifespan_mode == "on", self.lifespan_timeout)
+        self._lifespan = lifespan
+        await lifespan.startup()
+        if lifespan.supported:
+            self.state = lifespan.state
 
     async def shutdown(self) -> None:
+        """Run lifespan shutdown, after the connections have drained."""
         if self._lifespan is not None:
             await self._lifespan.shutdown()
-

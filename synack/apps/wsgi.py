@@ -1,18 +1,32 @@
 """WSGI (PEP 3333): environ, start_response, a streaming wsgi.input, a bounded thread pool,
 and wsgi.file_wrapper backed by the driver's sendfile path.
 
-The application runs in pool threads, never on the event loop. A thread talks to the loop only
-through ``_Bridge``: the response is handed over in one piece when the app returns a list, or
-chunk by chunk (with backpressure) when it streams.
+Theory of operation: the application runs in pool threads, never on the event loop, each call
+in a fresh copy of the request task's ``contextvars`` context. A thread talks to the loop only
+through ``_Bridge`` (``run_coroutine_threadsafe`` on Exchange coroutines, waiting for each), so
+backpressure reaches the app: a slow client blocks the thread that writes to it, not the loop.
+
+The response leaves the thread in one of three ways:
+
+* a list or tuple body: joined, ``close()`` called, and handed to the loop in one piece (one
+  write with an exact Content-Length, and the thread is free at once);
+* a ``wsgi.file_wrapper`` around a regular file: handed to the loop, which sends it with
+  sendfile and then calls ``close()``;
+* anything else: iterated in the thread, each chunk sent as it is produced (chunked coding
+  when the app gave no Content-Length), then ``close()``.
+
+``close()`` is called on every path, including app errors and client disconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import logging
 import os
 import queue
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -21,57 +35,76 @@ from urllib.parse import unquote_to_bytes
 
 from ..server.exchange import Exchange
 
-__all__ = ["WSGIHandler", "FileWrapper", "build_environ"]
+__all__ = ["WSGIHandler", "FileWrapper", "WSGIInput", "ThreadPool", "build_environ"]
 
 error_log = logging.getLogger("synack.error")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-# PEP 3333: hop-by-hop headers are the server's business, not the application's.
+# PEP 3333 §"Other HTTP Features": hop-by-hop headers are the server's business. An app's
+# "Connection: close" is honoured (the core closes after the response), the rest are errors.
 _HOP_BY_HOP = frozenset(
-    ("connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+    ("keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
      "transfer-encoding", "upgrade")
 )
 
 
+# ---------------------------------------------------------------------- thread pool
+
+
 class ThreadPool:
-    """A bounded pool of daemon threads (a hung app can never block process exit)."""
+    """A bounded pool of daemon threads, started on demand (a hung app never blocks exit).
+
+    At most ``size`` jobs run at once; more wait in a queue. A blocked job holds one thread
+    and nothing else.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        #: Threads waiting for a job and not yet promised one.
         self._idle = 0
         self._lock = threading.Lock()
 
     def submit(self, loop: asyncio.AbstractEventLoop, function: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Run ``function()`` in a pool thread; the future resolves on ``loop``."""
         future: asyncio.Future[Any] = loop.create_future()
+        context = contextvars.copy_context()
         with self._lock:
-            if self._idle == 0 and len(self._threads) < self.size:
-                thread = threading.Thread(target=self._work, name=f"synack-wsgi-{len(self._threads)}", daemon=True)
+            if self._idle:
+                self._idle -= 1  # this job is promised to an idle thread
+            elif len(self._threads) < self.size:
+                thread = threading.Thread(target=self._work, name=f"synack-wsgi-{len(self._threads)}",
+                                          daemon=True)
                 self._threads.append(thread)
                 thread.start()
-        self._jobs.put((loop, future, function))
+        self._jobs.put((loop, future, context, function))
         return future
 
     def _work(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             job = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
             if job is None:
                 return
-            loop, future, function = job
+            loop, future, context, function = job
             try:
-                result = function()
+                result = context.run(function)
             except BaseException as error:  # handed to the loop, which decides what to log
-                loop.call_soon_threadsafe(_set_exception, future, error)
+                outcome: Callable[..., None] = _set_exception
+                value: Any = error
             else:
-                loop.call_soon_threadsafe(_set_result, future, result)
+                outcome, value = _set_result, result
+            try:
+                loop.call_soon_threadsafe(outcome, future, value)
+            except RuntimeError:
+                pass  # the loop is closed: the server is gone
+            del job, future, value
+            with self._lock:
+                self._idle += 1
 
     def shutdown(self) -> None:
+        """Ask every thread to exit once its current job is done."""
         for _ in self._threads:
             self._jobs.put(None)
 
@@ -87,7 +120,7 @@ def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
 
 
 class _Bridge:
-    """Runs exchange coroutines on the loop from an app thread and waits for them."""
+    """Runs exchange coroutines on the loop from an app thread and waits for each."""
 
     __slots__ = ("loop",)
 
@@ -98,15 +131,26 @@ class _Bridge:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
 
+# ---------------------------------------------------------------------- wsgi.input
+
+
 class WSGIInput(io.RawIOBase):
-    """``wsgi.input``: the request body, read from the connection as the app asks for it."""
+    """``wsgi.input``: the request body, read from the connection as the app asks for it.
+
+    Nothing is buffered ahead of the app's reads, so a large upload streams through. The body
+    ends at its real end (``wsgi.input_terminated``), also for chunked requests.
+
+    Raises (from the read methods):
+        BodyError: the body was malformed or over the limit; the client has been answered.
+        ClientDisconnected: the client went away mid-body.
+    """
 
     def __init__(self, exchange: Exchange, bridge: _Bridge) -> None:
         super().__init__()
         self._exchange = exchange
         self._bridge = bridge
         self._buffer = bytearray()
-        self._done = exchange.body_done and not exchange.more_body
+        self._done = not exchange.more_body
 
     def readable(self) -> bool:
         return True
@@ -121,18 +165,26 @@ class WSGIInput(io.RawIOBase):
         self._buffer += chunk
         return True
 
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             while self._fill():
                 pass
-            data = bytes(self._buffer)
-            self._buffer.clear()
-            return data
+            return self._take(len(self._buffer))
+        # Block until ``size`` bytes or the end, like a file (apps read(CONTENT_LENGTH) once).
         while len(self._buffer) < size and self._fill():
             pass
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
+        return self._take(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        """At most ``size`` bytes, waiting only if none are buffered."""
+        if not self._buffer:
+            self._fill()
+        return self._take(len(self._buffer) if size is None or size < 0 else size)
 
     def readinto(self, target: Any) -> int:
         data = self.read(len(target))
@@ -140,21 +192,25 @@ class WSGIInput(io.RawIOBase):
         return len(data)
 
     def readline(self, size: int | None = -1) -> bytes:
+        limit = size if size is not None and size >= 0 else None
+        searched = 0
         while True:
-            end = self._buffer.find(b"\n")
-            if end >= 0 or (size is not None and 0 <= size <= len(self._buffer)):
+            end = self._buffer.find(b"\n", searched)
+            if end >= 0:
+                take = end + 1
+                break
+            searched = len(self._buffer)
+            if limit is not None and searched >= limit:
+                take = searched
                 break
             if not self._fill():
+                take = len(self._buffer)
                 break
-        end = self._buffer.find(b"\n")
-        take = end + 1 if end >= 0 else len(self._buffer)
-        if size is not None and size >= 0:
-            take = min(take, size)
-        data = bytes(self._buffer[:take])
-        del self._buffer[:take]
-        return data
+        if limit is not None:
+            take = min(take, limit)
+        return self._take(take)
 
-    def readlines(self, hint: int = -1) -> list[bytes]:
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
         lines: list[bytes] = []
         total = 0
         while True:
@@ -163,7 +219,7 @@ class WSGIInput(io.RawIOBase):
                 return lines
             lines.append(line)
             total += len(line)
-            if 0 < hint <= total:
+            if hint is not None and 0 < hint <= total:
                 return lines
 
     def __iter__(self) -> Iterator[bytes]:
@@ -176,8 +232,14 @@ class WSGIInput(io.RawIOBase):
         return line
 
 
+# ---------------------------------------------------------------------- wsgi.file_wrapper
+
+
 class FileWrapper:
-    """``wsgi.file_wrapper``: a real file is sent with sendfile; anything else is iterated."""
+    """``wsgi.file_wrapper``: a regular file is sent with sendfile; anything else is iterated.
+
+    The file is sent from its current position; a Content-Length from the app caps the count.
+    """
 
     def __init__(self, filelike: Any, block_size: int = 256 * 1024) -> None:
         self.filelike = filelike
@@ -186,44 +248,63 @@ class FileWrapper:
             self.close = filelike.close
 
     def fileno(self) -> int | None:
+        """The descriptor of a regular file, or None (then the wrapper is iterated)."""
         try:
             descriptor: int = self.filelike.fileno()
-        except (AttributeError, OSError, io.UnsupportedOperation):
-            return None
-        return descriptor
+            if stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return descriptor
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            pass
+        return None
 
     def __iter__(self) -> Iterator[bytes]:
+        read = self.filelike.read
         while True:
-            block = self.filelike.read(self.block_size)
+            block = read(self.block_size)
             if not block:
                 return
             yield block
 
 
-def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
-    """The PEP 3333 environ for ``exchange``."""
-    head = exchange.head
-    target = head.target
+# ---------------------------------------------------------------------- environ
+
+
+def _split_target(target: bytes) -> tuple[bytes, bytes]:
     if target[:1] != b"/" and target != b"*":
-        # absolute-form: keep only path and query
+        # absolute-form (RFC 9112 §3.2.2): keep only path and query
         rest = target.split(b"://", 1)[-1]
         slash = rest.find(b"/")
-        target = rest[slash:] if slash >= 0 else b"/"
+        query_start = rest.find(b"?")
+        if slash < 0 or 0 <= query_start < slash:
+            target = b"/" + (rest[query_start:] if query_start >= 0 else b"")
+        else:
+            target = rest[slash:]
     raw_path, _, query = target.partition(b"?")
-    path = unquote_to_bytes(raw_path).decode("latin-1")
-    script_name = exchange.root_path
-    if script_name and (path == script_name or path.startswith(script_name + "/")):
-        path = path[len(script_name):]
-    server = exchange.server or ("", 0)
+    return raw_path, query
+
+
+def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
+    """The PEP 3333 environ for ``exchange``.
+
+    ``PATH_INFO`` is the percent-decoded path as bytes decoded with latin-1 (PEP 3333's
+    "bytes-as-unicode"), so ``path.encode("latin-1").decode("utf-8")`` recovers UTF-8.
+    ``SCRIPT_NAME`` is ``--root-path``: the prefix a proxy stripped (as the ASGI root_path).
+    """
+    head = exchange.head
+    raw_path, query = _split_target(head.target)
+    server = exchange.server or ("localhost", 0)
     client = exchange.client
     environ: dict[str, Any] = {
         "REQUEST_METHOD": head.method.decode("latin-1"),
-        "SCRIPT_NAME": script_name,
-        "PATH_INFO": path,
+        "SCRIPT_NAME": exchange.root_path,
+        "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
         "QUERY_STRING": query.decode("latin-1"),
+        "RAW_URI": head.target.decode("latin-1"),
+        "REQUEST_URI": head.target.decode("latin-1"),
         "SERVER_NAME": server[0],
         "SERVER_PORT": str(server[1]),
         "SERVER_PROTOCOL": "HTTP/" + head.http_version.decode("ascii"),
+        "SERVER_SOFTWARE": "synack",
         "REMOTE_ADDR": client[0] if client else "",
         "REMOTE_PORT": str(client[1]) if client else "",
         "wsgi.version": (1, 0),
@@ -244,15 +325,22 @@ def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
             environ["CONTENT_LENGTH"] = value.decode("latin-1")
             continue
         if b"_" in name:
-            continue  # would be indistinguishable from a dash after conversion: a spoofing vector
+            # "X-Auth_User" would become HTTP_X_AUTH_USER, indistinguishable from
+            # "X-Auth-User" that a proxy vetted: a spoofing vector (nginx, Apache drop these).
+            continue
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
         text = value.decode("latin-1")
-        if key in environ:
-            separator = "; " if key == "HTTP_COOKIE" else ", "
-            environ[key] += separator + text
-        else:
+        previous = environ.get(key)
+        if previous is None:
             environ[key] = text
+        else:
+            # RFC 9110 §5.3: repeated fields combine with ", ". Cookie is the exception: its
+            # separator is "; " (RFC 9113 §8.2.3), and ", " would corrupt the last cookie.
+            environ[key] = previous + ("; " if key == "HTTP_COOKIE" else ", ") + text
     return environ
+
+
+# ---------------------------------------------------------------------- start_response
 
 
 class _Response:
@@ -264,35 +352,43 @@ class _Response:
         self.status = 0
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] | None = None
+        #: Whether the head has been handed to the exchange.
         self.sent = False
         self.exchange = exchange
         self.bridge = bridge
 
-    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info is not None:
             try:
                 if self.sent:
+                    # PEP 3333: too late to change the response; re-raise for the app to see.
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
-                exc_info = None
+                exc_info = None  # avoid a reference cycle through the traceback
         elif self.headers is not None:
-            raise AssertionError("start_response called a second time without exc_info")
+            raise AssertionError("start_response() called a second time without exc_info")
         self.status, self.reason = _parse_status(status)
         self.headers = _encode_headers(headers)
         return self.write
 
-    def _send_head_once(self) -> None:
+    def require_start(self) -> list[tuple[bytes, bytes]]:
+        if self.headers is None:
+            raise AssertionError("the application returned without calling start_response()")
+        return self.headers
+
+    def send_head_once(self) -> None:
         if self.sent:
             return
-        if self.headers is None:
-            raise AssertionError("the application sent body bytes before calling start_response")
+        headers = self.require_start()
         self.sent = True
-        self.bridge.call(self.exchange.send_head(self.status, self.headers, self.reason))
+        self.bridge.call(self.exchange.send_head(self.status, headers, self.reason))
 
     def write(self, data: bytes) -> None:
+        """PEP 3333's legacy ``write()``: the bytes are on their way when it returns."""
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"write() takes bytes, got {type(data).__name__}")
-        self._send_head_once()
+        self.send_head_once()
         if data:
             self.bridge.call(self.exchange.send_body(bytes(data), more=True))
 
@@ -301,24 +397,45 @@ def _parse_status(status: str) -> tuple[int, bytes]:
     if not isinstance(status, str):
         raise TypeError(f"status must be a str like '200 OK', got {status!r}")
     code, _, reason = status.partition(" ")
-    if len(code) != 3 or not code.isdigit():
+    if len(code) != 3 or not code.isdigit() or code[0] == "0":
         raise ValueError(f"invalid status {status!r}: expected '200 OK' style")
-    return int(code), reason.encode("latin-1")
+    return int(code), reason.strip().encode("latin-1")
 
 
 def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    if not isinstance(headers, list):
+        raise TypeError(f"response headers must be a list of (name, value) tuples, got {type(headers).__name__}")
     result = []
     for name, value in headers:
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError(f"header names and values must be str, got {name!r}: {value!r}")
         if name.lower() in _HOP_BY_HOP:
-            raise ValueError(f"hop-by-hop header {name!r} is not allowed in a WSGI response")
-        result.append((name.encode("latin-1"), value.encode("latin-1")))
+            raise ValueError(f"hop-by-hop header {name!r} is not allowed in a WSGI response (PEP 3333)")
+        # Strip surrounding whitespace, as gunicorn does: Django's WSGI handler sends cookies
+        # as ``cookie.output(header="")``, which begins with a space (RFC 9110 §5.5 OWS).
+        result.append((name.encode("latin-1"), value.strip(" \t").encode("latin-1")))
     return result
 
 
+# ---------------------------------------------------------------------- handler
+
+
+def _call_close(closer: Callable[[], Any] | None) -> None:
+    if closer is None:
+        return
+    try:
+        closer()
+    except Exception:
+        error_log.exception("error in the response iterable's close()")
+
+
 class WSGIHandler:
-    """Runs a WSGI application in a bounded thread pool for each exchange."""
+    """Runs a WSGI application in a bounded thread pool for each exchange.
+
+    Args:
+        app: the WSGI callable.
+        threads: most requests running the app at once (``--threads``).
+    """
 
     def __init__(self, app: WSGIApp, threads: int = 32) -> None:
         self.app = app
@@ -327,78 +444,94 @@ class WSGIHandler:
     async def __call__(self, exchange: Exchange) -> None:
         loop = asyncio.get_running_loop()
         bridge = _Bridge(loop)
-        body = WSGIInput(exchange, bridge)
-        environ = build_environ(exchange, body)
         response = _Response(exchange, bridge)
-        outcome = await self.pool.submit(loop, lambda: self._run(environ, response))
-        if outcome is None:
-            return
-        kind, payload, closer = outcome
+        environ = build_environ(exchange, WSGIInput(exchange, bridge))
+        future = self.pool.submit(loop, lambda: self._run(environ, response))
         try:
-            if kind == "body":
-                if not response.sent:
-                    response.sent = True
-                    await exchange.send_head(response.status, response.headers or [], response.reason)
-                await exchange.send_body(payload, more=False)
-            else:
-                await self._send_file(exchange, response, payload)
+            # shield: if this task is cancelled (graceful timeout), the thread still finishes,
+            # and whatever it hands over is closed by _close_abandoned.
+            outcome = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(_close_abandoned)
+            raise
+        if outcome is None:
+            return  # streamed (and closed) by the thread
+        kind, payload, closer = outcome
+        if kind == "body":
+            if not response.sent:
+                response.sent = True
+                await exchange.send_head(response.status, response.require_start(), response.reason)
+            await exchange.send_body(payload, more=False)
+            return
+        try:
+            await self._send_file(exchange, response, payload)
         finally:
-            if closer is not None:
-                closer()
+            _call_close(closer)
 
     async def _send_file(self, exchange: Exchange, response: _Response, wrapper: FileWrapper) -> None:
         descriptor = wrapper.fileno()
         assert descriptor is not None
         offset = os.lseek(descriptor, 0, os.SEEK_CUR)
-        size = os.fstat(descriptor).st_size - offset
-        headers = response.headers or []
-        declared = next((v for n, v in headers if n.lower() == b"content-length"), None)
-        count = min(size, int(declared)) if declared is not None and declared.isdigit() else size
+        size = max(0, os.fstat(descriptor).st_size - offset)
+        headers = response.require_start()
+        declared = next((value for name, value in headers if name.lower() == b"content-length"), None)
         if declared is None:
+            count = size
             headers = [*headers, (b"content-length", b"%d" % count)]
+        else:
+            count = min(size, int(declared)) if declared.isdigit() else size
         response.sent = True
         await exchange.send_head(response.status, headers, response.reason)
+        if exchange.head.method == b"HEAD" or response.status in (204, 304):
+            await exchange.send_body(b"", more=False)
+            return
         await exchange.send_file(wrapper.filelike, offset, count)
 
     def _run(self, environ: dict[str, Any], response: _Response) -> tuple[str, Any, Any] | None:
-        """In a pool thread: call the app and either hand back a whole body or stream it."""
+        """In a pool thread: call the app, then hand back a whole body or a file, or stream."""
         iterable = self.app(environ, response.start_response)
         closer = getattr(iterable, "close", None)
         handed_over = False
         try:
-            if isinstance(iterable, FileWrapper) and iterable.fileno() is not None and not response.sent:
-                if response.headers is None:
-                    raise AssertionError("the application returned without calling start_response")
-                handed_over = True
-                return ("file", iterable, closer)
-            if isinstance(iterable, (list, tuple)) and not response.sent:
-                if response.headers is None:
-                    raise AssertionError("the application returned without calling start_response")
-                handed_over = True
-                return ("body", b"".join(iterable), closer)
+            if not response.sent:
+                if isinstance(iterable, (list, tuple)):
+                    response.require_start()
+                    body = b"".join(iterable)
+                    # PEP 3333 asks for close() "upon completion of the request"; the body is
+                    # complete here, and closing in the app's own thread keeps thread-local
+                    # cleanup (e.g. Django's request_finished) where the app expects it.
+                    return ("body", body, None)
+                if isinstance(iterable, FileWrapper) and iterable.fileno() is not None:
+                    response.require_start()
+                    handed_over = True
+                    return ("file", iterable, closer)
             self._stream(iterable, response)
             return None
         finally:
-            if not handed_over and closer is not None:
-                closer()
+            if not handed_over:
+                _call_close(closer)
 
     def _stream(self, iterable: Iterable[bytes], response: _Response) -> None:
         exchange = response.exchange
-        bridge = response.bridge
+        call = response.bridge.call
         for chunk in iterable:
             if not isinstance(chunk, (bytes, bytearray)):
                 raise TypeError(f"the application yielded {type(chunk).__name__}, not bytes")
             if not chunk:
-                continue
-            response._send_head_once()
-            bridge.call(exchange.send_body(bytes(chunk), more=True))
-        if response.headers is None:
-            raise AssertionError("the application returned without calling start_response")
-        if not response.sent:
-            response.sent = True
-            bridge.call(exchange.send_head(response.status, response.headers, response.reason))
-        bridge.call(exchange.end())
+                continue  # PEP 3333: an empty chunk must not end or block the response
+            response.send_head_once()
+            call(exchange.send_body(bytes(chunk), more=True))
+        response.send_head_once()
+        call(exchange.end())
 
     async def shutdown(self) -> None:
         self.pool.shutdown()
 
+
+def _close_abandoned(future: asyncio.Future[Any]) -> None:
+    # The request task was cancelled while the app ran; close a file it handed over.
+    if future.cancelled() or future.exception() is not None:
+        return
+    outcome = future.result()
+    if outcome is not None:
+        _call_close(outcome[2])
