@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import socket
 import sys
 from typing import Any, cast
 
@@ -383,12 +384,66 @@ class HttpProtocol(asyncio.Protocol):
                 self._sendfile_task = None
                 if self.phase == _WRITE:
                     self.phase, self.deadline = _APP, 0.0
+        elif self.transport.get_extra_info("sslcontext") is None and _has_socket(self.transport):
+            sent = await self._send_file_dup(file, offset, count)
         else:
             sent = await self._send_file_chunks(file, offset, count)
         if sent != count:
             error_log.error("file changed size while being sent; aborting the connection")
             self.abort()
             raise ClientDisconnected("file shorter than announced")
+
+    async def _send_file_dup(self, file: Any, offset: int, count: int) -> int:
+        """Zero-copy for loops without loop.sendfile (uvloop): sendfile(2) on a duplicate of
+        the connection's descriptor, waiting for writability on the duplicate (the loop won't
+        watch a descriptor its transport owns). The transport's buffer is flushed first so
+        bytes stay in order, and nothing else writes until the file is out."""
+        loop = self.context.loop
+        out_fd = os.dup(self.transport.get_extra_info("socket").fileno())
+        in_fd = file.fileno()
+        sent = 0
+        self._sendfile_task = asyncio.current_task()
+        try:
+            await self._wait_flushed(out_fd)
+            while sent < count:
+                if self.closed:
+                    raise ClientDisconnected("client disconnected")
+                self.phase, self.deadline = _WRITE, loop.time() + self.context.timeouts.write
+                try:
+                    done = os.sendfile(out_fd, in_fd, offset + sent, min(SENDFILE_SLICE, count - sent))
+                except BlockingIOError:
+                    await self._writable(out_fd)
+                    continue
+                except OSError:
+                    raise ClientDisconnected("client disconnected") from None
+                if done == 0:
+                    break  # end of file: the file shrank
+                sent += done
+        finally:
+            os.close(out_fd)
+            self._sendfile_task = None
+            if self.phase == _WRITE:
+                self.phase, self.deadline = _APP, 0.0
+        return sent
+
+    async def _writable(self, fd: int) -> None:
+        waiter: asyncio.Future[None] = self.context.loop.create_future()
+        self.context.loop.add_writer(fd, _set_result_once, waiter)
+        try:
+            await waiter
+        finally:
+            self.context.loop.remove_writer(fd)
+
+    async def _wait_flushed(self, fd: int) -> None:
+        """Wait until the transport has handed all its buffered bytes to the kernel: each
+        time the socket turns writable, the transport flushes in the same loop pass."""
+        loop = self.context.loop
+        while self.transport.get_write_buffer_size():
+            if self.closed:
+                raise ClientDisconnected("client disconnected")
+            self.phase, self.deadline = _WRITE, loop.time() + self.context.timeouts.write
+            await self._writable(fd)
+            await asyncio.sleep(0)
 
     async def _send_file_chunks(self, file: Any, offset: int, count: int) -> int:
         fd = file.fileno()
@@ -563,6 +618,16 @@ def _format_peer(peer: tuple[str, int] | None) -> str:
         return "unix socket"
     host, port = peer
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _set_result_once(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _has_socket(transport: asyncio.BaseTransport) -> bool:
+    sock = transport.get_extra_info("socket")
+    return sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX)
 
 
 def _sendfile_native(loop: asyncio.AbstractEventLoop) -> bool:
