@@ -196,9 +196,21 @@ class _Cycle:
         exchange = self.exchange
         state = self.state
         if state == _BODY and kind == "http.response.body":
+            body = message.get("body", b"")
+            if (
+                type(body) is bytes
+                and not self.trailers
+                and exchange.head_pending
+                and not message.get("more_body", False)
+            ):
+                # The common case, done without further coroutines: head and whole body in
+                # one write.
+                self._complete()
+                exchange.complete_response(body)
+                return
             await self._body(message)
         elif state == _START and kind == "http.response.start":
-            await self._start(message)
+            self._start(message)
         elif state == _START and kind == "http.response.early_hint":
             if exchange.disconnected:
                 raise ClientDisconnected("client disconnected")
@@ -219,7 +231,7 @@ class _Cycle:
                 f" expected {_EXPECTED[state]}"
             )
 
-    async def _start(self, message: Message) -> None:
+    def _start(self, message: Message) -> None:
         status = message.get("status")
         if type(status) is not int or not 200 <= status <= 999:
             raise ASGIProtocolError(f"http.response.start 'status' must be an int from 200 to 999, got {status!r}")
@@ -228,7 +240,7 @@ class _Cycle:
         if self.exchange.disconnected:
             raise ClientDisconnected("client disconnected")
         self.state = _BODY
-        await self.exchange.send_head(status, headers)
+        self.exchange.start_response(status, headers)
 
     async def _body(self, message: Message) -> None:
         body = message.get("body", b"")
@@ -303,7 +315,15 @@ class _Cycle:
             await self.exchange.end()
 
 
-def _headers(raw: Any) -> list[tuple[bytes, bytes]]:
+def _headers(raw: Any) -> Any:
+    if type(raw) is list:
+        # Already a list of byte-string pairs (the usual shape): hand it on as it is; the core
+        # validates every name and value as it serialises them.
+        for pair in raw:
+            if len(pair) != 2 or type(pair[0]) is not bytes or type(pair[1]) is not bytes:
+                break
+        else:
+            return raw
     headers = []
     try:
         for name, value in raw:
@@ -346,7 +366,8 @@ class ASGIHandler:
     async def __call__(self, exchange: Exchange) -> None:
         cycle = _Cycle(exchange)
         await self.app(build_scope(exchange, self.state), cycle.receive, cycle.send)
-        await cycle.finish()
+        if cycle.state == _TRAILERS:
+            await cycle.finish()
 
     async def startup(self) -> None:
         """Run lifespan startup (raises ``LifespanFailure`` when it fails)."""

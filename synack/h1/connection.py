@@ -73,6 +73,16 @@ class ResponseState(enum.Enum):
 
 
 _NO_BODY_STATUSES = frozenset((204, 304))
+#: Marks a response whose Content-Length was computed from the body passed to send_response.
+_BODY_AS_GIVEN = object()
+#: First bytes of the header names the core must see (content-length, connection,
+#: transfer-encoding, any case); other names go straight through.
+_SPECIAL_INITIALS = frozenset(b"cCtT")
+# name ": " value CRLF, value being field-vchar / SP / HTAB (RFC 9110 §5.5), not starting with
+# whitespace.
+_FIELD_LINE = re.compile(
+    rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+: (?:[\x21-\x7e\x80-\xff][\t\x20-\x7e\x80-\xff]*)?\r\n"
+)
 
 
 class ServerConnection:
@@ -289,6 +299,11 @@ class ServerConnection:
         """
         try:
             head = self._start_response(status, headers, reason, len(body))
+            if self._writer is _BODY_AS_GIVEN:
+                # The length came from this very body: nothing left to check or frame.
+                self.response_state = ResponseState.DONE
+                self._writer = None
+                return head + body if body else head
             pieces = self._writer.write(body) if body else []
             pieces += self._writer.end()
         except LocalProtocolError:
@@ -328,11 +343,23 @@ class ServerConnection:
             self._keep_alive = False
         if self.request_state is RequestState.ERROR:
             self._keep_alive = False
-        fields: list[tuple[bytes, bytes]] = []
+        fields: list[bytes] = []
         length: bytes | None = None
         chunked = False
+        field_line = _FIELD_LINE.fullmatch
         for name, value in headers:
-            check_field(name, value)
+            # Serialise, then validate the whole line with one regex: a name that is a token,
+            # a value of field-vchars, SP and HTAB, so no CR/LF can split the response.
+            try:
+                line = b"%s: %s\r\n" % (name, value)
+            except TypeError:
+                raise LocalProtocolError(f"header name and value must be bytes: {name!r}: {value!r}") from None
+            if field_line(line) is None or type(name) is not bytes or type(value) is not bytes:
+                check_field(name, value)  # raises with the precise complaint
+                raise LocalProtocolError(f"invalid header {name!r}")  # pragma: no cover
+            if name[0] not in _SPECIAL_INITIALS:
+                fields.append(line)
+                continue
             lower = name.lower()
             if lower == b"content-length":
                 if length is not None and length != value:
@@ -350,43 +377,42 @@ class ServerConnection:
                 if b"close" in split_list(value):
                     self._keep_alive = False
                 continue
-            fields.append((name, value))
+            fields.append(line)
         head_request = request is not None and request.method == b"HEAD"
         if status in _NO_BODY_STATUSES or status == 101:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).
             if status == 304 and length is not None:
-                fields.append((b"content-length", length))
+                fields.append(b"content-length: %s\r\n" % length)
             self._writer = NoBodyWriter()
         elif head_request:
             if length is not None:
-                fields.append((b"content-length", length))
+                fields.append(b"content-length: %s\r\n" % length)
             elif body_length is not None and body_length > 0:
-                fields.append((b"content-length", b"%d" % body_length))
+                fields.append(b"content-length: %d\r\n" % body_length)
             self._writer = NoBodyWriter()
         elif length is not None:
-            fields.append((b"content-length", length))
+            fields.append(b"content-length: %s\r\n" % length)
             self._writer = LengthWriter(int(length))
         elif body_length is not None and not chunked:
-            fields.append((b"content-length", b"%d" % body_length))
-            self._writer = LengthWriter(body_length)
+            fields.append(b"content-length: %d\r\n" % body_length)
+            self._writer = _BODY_AS_GIVEN
         elif request is None or request.http_version == b"1.1":
             self._writer = ChunkedWriter()
-            fields.append((b"transfer-encoding", b"chunked"))
+            fields.append(_CHUNKED)
         else:
             # HTTP/1.0 without a length: the end of the body is the end of the connection.
             self._keep_alive = False
             self._writer = CloseWriter()
         if status == 101:
-            fields.append((b"connection", b"upgrade"))
+            fields.append(b"connection: upgrade\r\n")
         elif not self.keep_alive:
-            fields.append((b"connection", b"close"))
+            fields.append(_CONNECTION_CLOSE)
         elif request is not None and request.http_version == b"1.0":
-            fields.append((b"connection", b"keep-alive"))
+            fields.append(_CONNECTION_KEEP_ALIVE)
         self.response_state = ResponseState.BODY
         self.response_status = status
-        return b"".join(
-            (status_line(status, reason), self.default_headers, encode_fields(fields), b"\r\n")
-        )
+        fields.append(b"\r\n")
+        return status_line(status, reason) + self.default_headers + b"".join(fields)
 
     def _send_data(self, data: Any) -> list[Any]:
         if self.response_state is not ResponseState.BODY:

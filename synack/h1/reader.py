@@ -151,7 +151,7 @@ def _check_target(method: bytes, target: bytes) -> None:
 
 def _fast_fields(
     head: bytes, lines: list[bytes], limits: Limits
-) -> tuple[list[tuple[bytes, bytes]], list[bytes]] | None:
+) -> tuple[list[tuple[bytes, bytes]], list[bytes], dict[bytes, list[bytes]]] | None:
     """Split field lines when the whole head passes the screens, else None (the careful
     line-by-line parser then finds and names the problem)."""
     crlf = len(lines) - 1
@@ -166,16 +166,25 @@ def _fast_fields(
     max_field = limits.max_field_bytes
     names: list[bytes] = []
     items: list[tuple[bytes, bytes]] = []
+    special: dict[bytes, list[bytes]] = {}
     for index in range(1, len(lines)):
         line = lines[index]
         name, colon, value = line.partition(b":")
         if not colon or not name or (check_size and len(line) > max_field):
             return None
         names.append(name)
-        items.append((name.lower(), value.strip(b" \t")))
+        lower = name.lower()
+        value = value.strip(b" \t")
+        items.append((lower, value))
+        if lower in _SPECIAL:
+            values = special.get(lower)
+            if values is None:
+                special[lower] = [value]
+            else:
+                values.append(value)
     if names and grammar.TOKEN.fullmatch(b"".join(names)) is None:
         return None
-    return items, names
+    return items, names, special
 
 
 def parse_head(head: bytes, limits: Limits) -> Request:
@@ -192,21 +201,33 @@ def parse_head(head: bytes, limits: Limits) -> Request:
         check_head_prefix(head, limits)
         lines = _split_head(head, limits)
     method, target, version = _parse_request_line(lines[0], limits)
-    items, raw_names = fast if fast is not None else parse_fields(lines[1:], limits)
-    special: dict[bytes, list[bytes]] = {}
-    for name, value in items:
-        if name in _SPECIAL:
-            special.setdefault(name, []).append(value)
+    if fast is not None:
+        items, raw_names, special = fast
+    else:
+        items, raw_names = parse_fields(lines[1:], limits)
+        special = {}
+        for name, value in items:
+            if name in _SPECIAL:
+                special.setdefault(name, []).append(value)
     headers = Headers(items, raw_names)
-    _check_host(special.get(b"host"), version)
-    framing, length = _body_framing(special, version, limits)
-    connection = _tokens(special.get(b"connection"))
+    hosts = special.get(b"host")
+    if hosts is None or len(hosts) != 1 or _HOST.fullmatch(hosts[0]) is None:
+        _check_host(hosts, version)
+    if b"transfer-encoding" in special or b"content-length" in special:
+        framing, length = _body_framing(special, version, limits)
+    else:
+        framing, length = Framing.NONE, None
+    connection_values = special.get(b"connection")
+    connection = _tokens(connection_values) if connection_values else ()
     if version == b"1.1":
         keep_alive = b"close" not in connection
     else:
         keep_alive = b"keep-alive" in connection and b"close" not in connection
-    expect_continue = _expectation(special.get(b"expect"), version) and framing is not Framing.NONE
+    expect_continue = False
     upgrade = None
+    expect_values = special.get(b"expect")
+    if expect_values is not None:
+        expect_continue = _expectation(expect_values, version) and framing is not Framing.NONE
     upgrade_values = special.get(b"upgrade")
     if upgrade_values and b"upgrade" in connection:
         upgrade = upgrade_values[0]

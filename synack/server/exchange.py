@@ -190,12 +190,43 @@ class Exchange:
     async def send_head(self, status: int, headers: HeaderList, reason: bytes = b"") -> None:
         """Start the response. The head is held until the first body bytes, so a small
         response goes out in one write with an exact Content-Length."""
+        self.start_response(status, headers, reason)
+
+    def start_response(self, status: int, headers: HeaderList, reason: bytes = b"") -> None:
+        """``send_head`` without the coroutine (it never waits): for adapters' hot paths."""
         if self._head_state != _HEAD_IDLE:
             raise LocalProtocolError("response already started")
         self._status = status
         self._headers = headers
         self._reason = reason
         self._head_state = _HEAD_PENDING
+
+    @property
+    def head_pending(self) -> bool:
+        """A head was given and nothing has been written yet."""
+        return self._head_state == _HEAD_PENDING
+
+    def complete_response(self, data: bytes) -> None:
+        """Head (pending) plus the whole body in one write, without the coroutine: the
+        common small response. Only valid while ``head_pending``.
+
+        Raises:
+            ClientDisconnected: the client is gone.
+            LocalProtocolError: the head or body breaks HTTP.
+        """
+        protocol = self._protocol
+        if protocol.closed or protocol.transport.is_closing():
+            raise ClientDisconnected("client disconnected")
+        if self._head_state != _HEAD_PENDING:
+            raise LocalProtocolError("complete_response() needs a pending head")
+        self._head_state = _HEAD_SENT
+        self._ended = True
+        connection = protocol.connection
+        connection.default_headers = protocol.context.default_headers
+        payload = connection.send_response(self._status, self._headers, data, self._reason)
+        self.bytes_sent += len(data)
+        protocol.transport.write(payload)
+        protocol.response_complete(self)
 
     async def send_body(self, data: bytes, more: bool = False) -> None:
         """Send body bytes; ``more=False`` ends the response."""

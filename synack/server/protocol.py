@@ -594,13 +594,16 @@ def _start_task(loop: asyncio.AbstractEventLoop, coroutine: Any) -> asyncio.Task
     # responses) completes inside data_received without a trip through the scheduler.
     # A fresh contextvars context per request: a pipelined request is started from inside the
     # previous request's task, whose context variables it must not inherit.
-    context = contextvars.Context()
+    context = _BASE_CONTEXT.copy()
     if _EAGER:
         return asyncio.Task(coroutine, loop=loop, eager_start=True, context=context)  # type: ignore[call-arg]
     return loop.create_task(coroutine, context=context)
 
 
 _EAGER = sys.version_info >= (3, 12)
+#: Every request starts from the context the server was imported in (Context.copy() is O(1)),
+#: never from the task that happened to parse it.
+_BASE_CONTEXT = contextvars.copy_context()
 
 
 def _escape(text: str) -> str:
