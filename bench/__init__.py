@@ -1,0 +1,1 @@
+"""synack benchmark harness: ``python bench/run.py --help``."""

@@ -1,0 +1,1 @@
+"""Minimal raw ASGI/WSGI apps the benchmark serves (no framework in the way)."""
