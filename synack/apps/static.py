@@ -61,6 +61,9 @@ _CONDITIONAL = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodi
 _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 #: Bodies up to this size are read and sent with their head in one write, not with sendfile.
 SMALL_FILE = 16 * 1024
+_COMPRESSED_SUFFIXES = tuple(suffix for _, suffix in ENCODINGS)
+#: Directories whose precompressed names are remembered (the cache is emptied when full).
+_SIBLING_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class StaticFiles:
         self.resolver = Resolver(root, settings.dotfiles)
         self.root = self.resolver.root
         self.settings = settings
+        self._sibling_cache: dict[str, tuple[tuple[int, int], frozenset[str]]] = {}
         self._cache_control: Fields = (
             [(b"cache-control", settings.cache_control.encode("ascii"))] if settings.cache_control else []
         )
@@ -198,12 +202,40 @@ class StaticFiles:
                 encoded.close()
 
     def _siblings(self, real_dir: str, name: str) -> list[tuple[bytes, str]]:
+        candidates = self._compressed_names(real_dir)
         found = []
         for coding, suffix in ENCODINGS:
-            path = self.resolver.child(real_dir, name + suffix)
+            sibling = name + suffix
+            if candidates is not None and sibling not in candidates:
+                continue
+            path = self.resolver.child(real_dir, sibling)
             if path is not None:
                 found.append((coding, path))
         return found
+
+    def _compressed_names(self, real_dir: str) -> frozenset[str] | None:
+        """Names in ``real_dir`` that could be precompressed variants, cached per directory
+        and re-read whenever the directory's mtime or inode changes (adding, removing or
+        renaming an entry changes its mtime). One stat per request instead of a probe per
+        encoding. None when the directory can't be read (then every sibling is probed)."""
+        try:
+            status = os.stat(real_dir)
+        except OSError:
+            return None
+        key = (status.st_ino, status.st_mtime_ns)
+        cached = self._sibling_cache.get(real_dir)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            names = frozenset(
+                entry for entry in os.listdir(real_dir) if entry.endswith(_COMPRESSED_SUFFIXES)
+            )
+        except OSError:
+            return None
+        if len(self._sibling_cache) >= _SIBLING_CACHE_SIZE:
+            self._sibling_cache.clear()
+        self._sibling_cache[real_dir] = (key, names)
+        return names
 
     async def _send_variant(
         self, exchange: Exchange, opened: Opened, name: str, coding: bytes | None, varies: bool
@@ -216,8 +248,10 @@ class StaticFiles:
         if varies:
             validators.append(_VARY)
         request = exchange.head
-        conditional = {field: request.headers.get_all(field) for field in _CONDITIONAL}
-        decision = check_preconditions(request.method, conditional, variant)
+        decision = None
+        if any(field[:3] == b"if-" for field, _ in request.headers):
+            conditional = {field: request.headers.get_all(field) for field in _CONDITIONAL}
+            decision = check_preconditions(request.method, conditional, variant)
         if decision == 304:
             # RFC 9110 §15.4.5: the validators and caching fields of the 200, no content.
             await exchange.send_head(304, validators)

@@ -64,11 +64,16 @@ def parse_target(target: bytes) -> Target:
         if match is None:
             raise StaticError(400, "request-target is not a path")
         path = path[match.end():] or b"/"  # RFC 9112 §3.2.2: absolute-form
-    if b"\\" in path or _ENCODED_SEPARATOR.search(path):
-        raise StaticError(404, "encoded or backslash path separator")
-    if _BAD_ESCAPE.search(path):
-        raise StaticError(400, "malformed percent-encoding")
-    raw = unquote_to_bytes(path)  # exactly once: "%252e" stays the three characters "%2e"
+    if b"\\" in path:
+        raise StaticError(404, "backslash path separator")
+    if b"%" in path:
+        if _ENCODED_SEPARATOR.search(path):
+            raise StaticError(404, "encoded path separator")
+        if _BAD_ESCAPE.search(path):
+            raise StaticError(400, "malformed percent-encoding")
+        raw = unquote_to_bytes(path)  # exactly once: "%252e" stays the three characters "%2e"
+    else:
+        raw = path
     if b"\x00" in raw:
         raise StaticError(404, "NUL in path")
     try:
