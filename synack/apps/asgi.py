@@ -40,6 +40,13 @@ ASGI_VERSION = "3.0"
 HTTP_SPEC_VERSION = "2.4"
 
 _METHODS: dict[bytes, str] = {}
+#: Copied (shallowly) into each scope; the per-extension dicts are empty and never written.
+_EXTENSIONS: dict[str, dict[str, Any]] = {
+    "http.response.pathsend": {},
+    "http.response.zerocopysend": {},
+    "http.response.trailers": {},
+    "http.response.early_hint": {},
+}
 _METHOD_CACHE_SIZE = 64
 
 
@@ -86,8 +93,15 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
     ``state`` (the lifespan state) is shallow-copied so one request cannot leak into the next.
     """
     head = exchange.head
-    raw_path, query = _split_target(head.target)
-    path = _decode_path(raw_path)
+    target = head.target
+    if target[:1] == b"/" and b"%" not in target:
+        # origin-form without escapes (the common case): no decoding to do.
+        raw_path, _, query = target.partition(b"?")
+        path = raw_path.decode("utf-8", "replace")
+    else:
+        raw_path, query = _split_target(target)
+        path = _decode_path(raw_path)
+    method = _METHODS.get(head.method) or _method(head.method)
     root_path = exchange.root_path
     if root_path:
         path = root_path + path
@@ -96,21 +110,17 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         "type": "http",
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
         "http_version": "1.1" if head.http_version == b"1.1" else "1.0",
-        "method": _method(head.method),
+        "method": method,
         "scheme": exchange.scheme,
         "path": path,
         "raw_path": raw_path,
         "query_string": query,
         "root_path": root_path,
-        "headers": list(head.headers.items),
+        # The parsed list itself: it was built for this request alone.
+        "headers": head.headers.items,
         "client": exchange.client,
         "server": exchange.server,
-        "extensions": {
-            "http.response.pathsend": {},
-            "http.response.zerocopysend": {},
-            "http.response.trailers": {},
-            "http.response.early_hint": {},
-        },
+        "extensions": _EXTENSIONS.copy(),
     }
     if state is not None:
         scope["state"] = state.copy()
@@ -205,7 +215,9 @@ class _Cycle:
             ):
                 # The common case, done without further coroutines: head and whole body in
                 # one write.
-                self._complete()
+                self.state = _DONE
+                if self._finished is not None:
+                    self._complete()
                 exchange.complete_response(body)
                 return
             await self._body(message)

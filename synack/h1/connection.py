@@ -463,6 +463,24 @@ class ServerConnection:
         """Make the current exchange the last on this connection (graceful shutdown)."""
         self._keep_alive = False
 
+    def next_cycle(self) -> bool:
+        """Start the next cycle if this exchange is complete and the connection may be reused
+        (skipping an unread request body that is already buffered). Returns whether it did."""
+        if self.request_state is RequestState.BODY:
+            self.discard_buffered_body()
+        if (
+            self.request_state is not RequestState.DONE
+            or self.response_state is not ResponseState.DONE
+            or not self._keep_alive
+            or self._eof
+        ):
+            return False
+        self.request_state = RequestState.IDLE
+        self.response_state = ResponseState.IDLE
+        self.request = None
+        self._reader = None
+        return True
+
     def start_next_cycle(self) -> None:
         """Reset for the next request on a kept-alive connection.
 

@@ -195,20 +195,43 @@ def parse_head(head: bytes, limits: Limits) -> Request:
     """
     lines = head.split(b"\r\n")
     fast = _fast_fields(head, lines, limits)
+    request_line = lines[0]
+    match = grammar.REQUEST_LINE.fullmatch(request_line) if fast is not None else None
+    if (
+        match is not None
+        and request_line[match.start(2)] == 47  # origin-form ("/"), the common case
+        and match.group(3) == b"1"
+        and len(request_line) <= limits.max_request_line
+        and match.group(1) != b"CONNECT"
+    ):
+        method, target, _, minor = match.groups()
+        version = b"1.0" if minor == b"0" else b"1.1"
+        return _build_request(method, target, version, fast, limits)  # type: ignore[arg-type]
     if fast is None:
         # The same first checks as while the head was arriving, so that a head with several
         # faults gets the same status whether it came in one piece or many.
         check_head_prefix(head, limits)
         lines = _split_head(head, limits)
     method, target, version = _parse_request_line(lines[0], limits)
-    if fast is not None:
-        items, raw_names, special = fast
-    else:
+    if fast is None:
         items, raw_names = parse_fields(lines[1:], limits)
-        special = {}
+        special: dict[bytes, list[bytes]] = {}
         for name, value in items:
             if name in _SPECIAL:
                 special.setdefault(name, []).append(value)
+        fast = items, raw_names, special
+    return _build_request(method, target, version, fast, limits)
+
+
+def _build_request(
+    method: bytes,
+    target: bytes,
+    version: bytes,
+    fields: tuple[list[tuple[bytes, bytes]], list[bytes], dict[bytes, list[bytes]]],
+    limits: Limits,
+) -> Request:
+    """The Request event, with keep-alive, framing, expectations and upgrade decided once."""
+    items, raw_names, special = fields
     headers = Headers(items, raw_names)
     hosts = special.get(b"host")
     if hosts is None or len(hosts) != 1 or _HOST.fullmatch(hosts[0]) is None:

@@ -219,6 +219,7 @@ class Exchange:
             raise ClientDisconnected("client disconnected")
         if self._head_state != _HEAD_PENDING:
             raise LocalProtocolError("complete_response() needs a pending head")
+        # (Kept free of property and helper calls: this is the hot path of every small response.)
         self._head_state = _HEAD_SENT
         self._ended = True
         connection = protocol.connection

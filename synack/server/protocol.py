@@ -197,7 +197,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         kind = type(event)
         if kind is Request:
-            self._start(cast(Request, event))
+            self._start(event)  # type: ignore[arg-type]
         elif kind is ConnectionClosed:
             self.graceful_close()
 
@@ -211,9 +211,13 @@ class HttpProtocol(asyncio.Protocol):
         self.exchange = exchange
         if self.context.shutting_down:
             self.connection.close_after_response()
-        task = _start_task(self.context.loop, self._run(exchange))
-        if not task.done():  # an eager task may have finished (and started the next) already
-            self._task = task
+        coroutine = self._run(exchange)
+        if _EAGER:
+            task = _start_task(self.context.loop, coroutine)
+            if not task.done():  # an eager task may have finished (and started the next) already
+                self._task = task
+        else:
+            self._task = self.context.loop.create_task(coroutine, context=_BASE_CONTEXT.copy())
 
     async def _run(self, exchange: Exchange) -> None:
         try:
@@ -234,7 +238,7 @@ class HttpProtocol(asyncio.Protocol):
                 error_log.exception("exception in application", exc_info=error)
             self._app_failed(exchange)
             return
-        if not exchange.response_complete and self.exchange is exchange and not self.closed:
+        if self.exchange is exchange and not exchange._ended and not self.closed:
             if exchange.response_started and exchange.bytes_sent:
                 error_log.error("application returned without completing the response")
                 self.abort()
@@ -263,14 +267,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.exchange = None
         connection = self.connection
-        if connection.request_state is RequestState.BODY:
-            connection.discard_buffered_body()
-        if (
-            connection.keep_alive
-            and connection.request_state is RequestState.DONE
-            and not self.context.shutting_down
-        ):
-            connection.start_next_cycle()
+        if not self.context.shutting_down and connection.next_cycle():
             self.phase = _KEEPALIVE
             self.deadline = self.context.loop.time() + self.context.timeouts.keep_alive
             if self.reading_paused:
