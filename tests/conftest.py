@@ -115,6 +115,14 @@ class Server:
                 self.kill()
         return self.process.returncode
 
+    def close(self) -> int:
+        """Stop the server (if still running) and close its output pipes."""
+        code = self.stop()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return code
+
 
 @pytest.fixture
 def server_factory() -> Iterator:
@@ -130,10 +138,7 @@ def server_factory() -> Iterator:
 
     yield start
     for server in servers:
-        server.stop()
-        for stream in (server.process.stdout, server.process.stderr):
-            if stream is not None:
-                stream.close()
+        server.close()
 
 
 def recv_all(sock: socket.socket, timeout: float = 10.0) -> bytes:

@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,23 +167,15 @@ class RestrictedServer(Server):
         self.uds: str | None = None
         self._wait_ready(20.0)
 
-    def close(self) -> None:
-        self.stop()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
 
-
-def start_server(args: list[str]) -> Server:
-    """A server outside the ``server_factory`` fixture (for module-scoped fixtures)."""
-    return Server(["--port", "0", *args])
-
-
-def stop_server(server: Server) -> None:
-    server.stop()
-    for stream in (server.process.stdout, server.process.stderr):
-        if stream is not None:
-            stream.close()
+def serve_for_module(root: Path) -> Iterator[Server]:
+    """A static server for ``root`` outside the ``server_factory`` fixture (``yield from`` it in a
+    module-scoped fixture); its log must show no traceback when the module is done."""
+    server = Server(["--port", "0", str(root)])
+    yield server
+    log = server.stderr_text()
+    server.close()
+    assert "Traceback" not in log
 
 
 def write(path: Path, data: bytes | str) -> Path:

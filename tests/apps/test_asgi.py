@@ -1,175 +1,20 @@
 """ASGI 3 http over a real synack subprocess (fixture: tests/fixtures/apps/asgi_app.py).
 
-Raw sockets where the bytes matter (streaming, trailers, 103, aborts); httpx elsewhere. The
-raw-socket client and the ``running`` server helper here are also used by the WSGI and
-framework suites.
+Raw sockets where the bytes matter (streaming, trailers, 103, aborts); httpx elsewhere.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
-import socket
-import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Server
-
-# ---------------------------------------------------------------------- shared helpers
-
-
-@contextlib.contextmanager
-def running(args: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Iterator[Server]:
-    """A synack subprocess for a whole module (no access log, so its stderr pipe stays small)."""
-    server = Server(["--port", "0", "--no-access-log", *args], cwd=cwd, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
-        if os.environ.get("SYNACK_TEST_SHOW_STDERR"):  # debugging aid: pytest -s shows the server log
-            print(f"\n--- stderr of {' '.join(args)} ---\n{server.stderr_text()}")
-        for stream in (server.process.stdout, server.process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-@dataclass
-class RawResponse:
-    status: int
-    reason: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes = b""
-    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    informational: list[tuple[int, list[tuple[bytes, bytes]]]] = field(default_factory=list)
-
-    def header(self, name: bytes) -> bytes | None:
-        return next((value for key, value in self.headers if key == name), None)
-
-    def header_all(self, name: bytes) -> list[bytes]:
-        return [value for key, value in self.headers if key == name]
-
-
-class RawClient:
-    """Speaks HTTP/1.1 bytes over one socket and parses responses, 1xx and trailers included."""
-
-    def __init__(self, server: Server, timeout: float = 10.0) -> None:
-        self.sock = server.connect(timeout)
-        self.buffer = b""
-
-    def __enter__(self) -> RawClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def reset(self) -> None:
-        """Close with an RST (SO_LINGER 0): the server sees the client vanish at once."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def get(self, target: str, headers: bytes = b"", version: bytes = b"1.1") -> None:
-        self.send(b"GET %s HTTP/%s\r\nHost: test\r\n%s\r\n" % (target.encode(), version, headers))
-
-    def _fill(self) -> bool:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            return False
-        self.buffer += chunk
-        return True
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            if not self._fill():
-                raise EOFError(f"EOF inside a line: {self.buffer[:200]!r}")
-        line, _, self.buffer = self.buffer.partition(b"\r\n")
-        return line
-
-    def exactly(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            if not self._fill():
-                raise EOFError(f"EOF with {count - len(self.buffer)} bytes missing")
-        data, self.buffer = self.buffer[:count], self.buffer[count:]
-        return data
-
-    def until_eof(self) -> bytes:
-        while self._fill():
-            pass
-        data, self.buffer = self.buffer, b""
-        return data
-
-    def _fields(self) -> list[tuple[bytes, bytes]]:
-        fields = []
-        while True:
-            line = self.line()
-            if not line:
-                return fields
-            name, _, value = line.partition(b":")
-            fields.append((name.strip().lower(), value.strip()))
-
-    def head(self) -> RawResponse:
-        """Status line and headers of the next final response (1xx collected on the way)."""
-        informational = []
-        while True:
-            status_line = self.line()
-            _, status, *reason = status_line.split(b" ", 2)
-            headers = self._fields()
-            if 100 <= int(status) < 200:
-                informational.append((int(status), headers))
-                continue
-            return RawResponse(int(status), reason[0] if reason else b"", headers, informational=informational)
-
-    def chunk(self) -> bytes | None:
-        """The next chunk of a chunked body; None at the last chunk (trailers left unread)."""
-        size = int(self.line().split(b";")[0], 16)
-        if size == 0:
-            return None
-        data = self.exactly(size)
-        assert self.exactly(2) == b"\r\n"
-        return data
-
-    def response(self, method: bytes = b"GET") -> RawResponse:
-        response = self.head()
-        if method == b"HEAD" or response.status in (204, 304):
-            return response
-        encoding = response.header(b"transfer-encoding")
-        length = response.header(b"content-length")
-        if encoding == b"chunked":
-            chunks = []
-            while (data := self.chunk()) is not None:
-                chunks.append(data)
-            response.body = b"".join(chunks)
-            response.trailers = self._fields()
-        elif length is not None:
-            response.body = self.exactly(int(length))
-        else:
-            response.body = self.until_eof()
-        return response
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def assert_aborted(client: RawClient) -> bytes:
-    """The server dropped the connection mid-response: EOF or reset, never a complete body."""
-    try:
-        return client.until_eof()
-    except ConnectionResetError:
-        return b""
-
+from tests.helpers import RawClient, assert_aborted, random_file, running, sha256
 
 # ---------------------------------------------------------------------- fixtures
 
@@ -181,16 +26,8 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=15) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("asgi") / "big.bin"
-    path.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
-    return path
+    return random_file(tmp_path_factory, "asgi", 3 * 1024 * 1024 + 17)
 
 
 # ---------------------------------------------------------------------- scope

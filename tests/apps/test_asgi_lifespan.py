@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.apps.test_asgi import RawClient
 from tests.conftest import FIXTURE_APPS, ROOT
+from tests.helpers import RawClient
 
 
 def run_until_exit(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

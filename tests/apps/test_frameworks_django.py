@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apps.test_asgi import running, sha256
 from tests.conftest import Server
+from tests.helpers import random_file, running, sha256
 
 pytest.importorskip("django")
 CURL = shutil.which("curl")
@@ -24,21 +23,13 @@ ENTRY_POINTS = {"wsgi": "django_app:wsgi_application", "asgi": "django_app:asgi_
 
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("django") / "big.bin"
-    path.write_bytes(os.urandom(8 * 1024 * 1024 + 5))
-    return path
+    return random_file(tmp_path_factory, "django", 8 * 1024 * 1024 + 5)
 
 
 @pytest.fixture(scope="module", params=["wsgi", "asgi"])
 def server(request: pytest.FixtureRequest, big_file: Path) -> Iterator[Server]:
     with running([ENTRY_POINTS[request.param]], env={"DJANGO_BIG_FILE": str(big_file)}) as server:
         yield server
-
-
-@pytest.fixture
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 def test_index(client: httpx.Client) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apps.test_asgi import running, sha256
 from tests.conftest import Server
+from tests.helpers import running, sha256
 
 pytest.importorskip("fastapi")
 CURL = shutil.which("curl")
@@ -23,12 +23,6 @@ CURL = shutil.which("curl")
 def server() -> Iterator[Server]:
     with running(["fastapi_app:app"]) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 def test_validation(client: httpx.Client) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apps.test_asgi import running, sha256
 from tests.conftest import Server
+from tests.helpers import random_file, running, sha256
 
 pytest.importorskip("flask")
 CURL = shutil.which("curl")
@@ -24,21 +24,13 @@ needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 
 @pytest.fixture(scope="module")
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("flask") / "big.bin"
-    path.write_bytes(os.urandom(20 * 1024 * 1024))
-    return path
+    return random_file(tmp_path_factory, "flask", 20 * 1024 * 1024)
 
 
 @pytest.fixture(scope="module")
 def server(big_file: Path) -> Iterator[Server]:
     with running(["flask_app:app", "--threads", "8"], env={"FLASK_BIG_FILE": str(big_file)}) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apps.test_asgi import running, sha256
 from tests.conftest import Server
+from tests.helpers import running, sha256
 
 pytest.importorskip("starlette")
 
@@ -29,12 +29,6 @@ def static_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(static_dir: Path) -> Iterator[Server]:
     with running(["starlette_app:app"], env={"STARLETTE_STATIC_DIR": str(static_dir)}) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
 
 
 def sent(client: httpx.Client, path: str) -> dict[str, object]:

@@ -22,8 +22,7 @@ from tests.apps.static_support import (
     RestrictedServer,
     build_request,
     fetch,
-    start_server,
-    stop_server,
+    serve_for_module,
     write,
 )
 from tests.conftest import Server, recv_all
@@ -67,11 +66,7 @@ def tree() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def server(tree: Path) -> Iterator[Server]:
-    running = start_server([str(tree)])
-    yield running
-    log = running.stderr_text()
-    stop_server(running)
-    assert "Traceback" not in log
+    yield from serve_for_module(tree)
 
 
 # Targets that try to leave the root (or confuse the path), sent byte for byte.

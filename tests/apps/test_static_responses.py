@@ -25,8 +25,7 @@ from tests.apps.static_support import (
     fetch,
     multipart_parts,
     read_reply,
-    start_server,
-    stop_server,
+    serve_for_module,
     write,
 )
 from tests.conftest import Server
@@ -90,11 +89,7 @@ def root() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def server(root: Path) -> Iterator[Server]:
-    running = start_server([str(root)])
-    yield running
-    log = running.stderr_text()
-    stop_server(running)
-    assert "Traceback" not in log
+    yield from serve_for_module(root)
 
 
 def get(server: Server, target: str, **headers: str) -> Reply:

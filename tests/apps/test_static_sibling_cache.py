@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 
-from tests.server.helpers import Reader
+from tests.helpers import Reader
 
 
 def _get(server, path: str, accept: bytes = b"gzip") -> tuple[int, dict[bytes, bytes], bytes]:

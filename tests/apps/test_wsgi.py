@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apps.test_asgi import RawClient, assert_aborted, running, sha256
 from tests.conftest import Server
+from tests.helpers import RawClient, assert_aborted, random_file, running, sha256
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +23,8 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=15) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("wsgi") / "big.bin"
-    path.write_bytes(os.urandom(5 * 1024 * 1024 + 3))
-    return path
+    return random_file(tmp_path_factory, "wsgi", 5 * 1024 * 1024 + 3)
 
 
 # ---------------------------------------------------------------------- environ

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from tests.server.helpers import APP, FAST, Reader, assert_served, post
+from tests.helpers import Reader, post
+from tests.server.helpers import APP, FAST, assert_served
 
 
 def _send_in_background(sock: socket.socket, data: bytes) -> threading.Thread:

@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from tests.server.helpers import APP, FAST, Reader, assert_served, get, wait_for_stderr
+from tests.helpers import Reader, get
+from tests.server.helpers import APP, FAST, assert_served, wait_for_stderr
 
 LONG = ["--head-timeout", "30", "--keep-alive-timeout", "30", "--linger-timeout", "1"]
 

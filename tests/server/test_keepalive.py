@@ -6,7 +6,8 @@ from __future__ import annotations
 import socket
 import subprocess
 
-from tests.server.helpers import APP, FAST, Reader, assert_served, get, post
+from tests.helpers import Reader, get, post
+from tests.server.helpers import APP, FAST, assert_served
 
 KEEP = ["--head-timeout", "5", "--keep-alive-timeout", "5", "--linger-timeout", "1"]
 

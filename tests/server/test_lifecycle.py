@@ -14,7 +14,8 @@ import tempfile
 import pytest
 
 from tests.conftest import FIXTURE_APPS, ROOT
-from tests.server.helpers import APP, FAST, Reader, assert_served, get, wait_for_stderr
+from tests.helpers import Reader, get
+from tests.server.helpers import APP, FAST, assert_served, wait_for_stderr
 
 
 def _not_served(server) -> bool:

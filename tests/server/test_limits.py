@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.server.helpers import APP, FAST, Reader, assert_served, get, post
+from tests.helpers import Reader, get, post
+from tests.server.helpers import APP, FAST, assert_served
 
 LIMITS = [
     "--max-request-line", "200",
@@ -180,8 +181,8 @@ def test_expect_continue_sent_when_app_reads_body(server_factory):
     with server.connect() as sock:
         reader = Reader(sock)
         sock.sendall(_expect_head(b"/echo", 11))
-        assert reader._line() == b"HTTP/1.1 100 Continue"
-        assert reader._line() == b""
+        assert reader.line() == b"HTTP/1.1 100 Continue"
+        assert reader.line() == b""
         sock.sendall(b"hello there")
         response = reader.response()
         assert response.status_line == b"HTTP/1.1 200 OK"

@@ -11,7 +11,8 @@ import socket
 import threading
 import time
 
-from tests.server.helpers import APP, FAST, Reader, assert_served, get, post, wait_for_stderr
+from tests.helpers import Reader, get, post
+from tests.server.helpers import APP, FAST, assert_served, wait_for_stderr
 
 #: Upper bound on waiting for a 1 s timeout to fire (sweep granularity plus slack).
 BOUND = 10.0
