@@ -241,15 +241,11 @@ class Exchange:
             raise LocalProtocolError("response already complete")
         connection = protocol.connection
         if self._head_state == _HEAD_PENDING:
+            if not more:
+                self.complete_response(data)
+                return
             self._head_state = _HEAD_SENT
             protocol.set_default_headers()
-            if not more:
-                self._ended = True
-                payload = connection.send_response(self._status, self._headers, data, self._reason)
-                self.bytes_sent += len(data)
-                protocol.write(payload)
-                protocol.response_complete(self)
-                return
             head = connection.send(Response(self._status, self._headers, self._reason))[0]
             if data:
                 pieces = connection.send(Data(data))

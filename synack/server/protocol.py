@@ -211,13 +211,9 @@ class HttpProtocol(asyncio.Protocol):
         self.exchange = exchange
         if self.context.shutting_down:
             self.connection.close_after_response()
-        coroutine = self._run(exchange)
-        if _EAGER:
-            task = _start_task(self.context.loop, coroutine)
-            if not task.done():  # an eager task may have finished (and started the next) already
-                self._task = task
-        else:
-            self._task = self.context.loop.create_task(coroutine, context=_BASE_CONTEXT.copy())
+        task = _start_task(self.context.loop, self._run(exchange))
+        if not task.done():  # an eager task may have finished (and started the next) already
+            self._task = task
 
     async def _run(self, exchange: Exchange) -> None:
         try:

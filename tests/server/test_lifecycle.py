@@ -145,18 +145,6 @@ def test_help_lists_options_with_defaults():
 
 # ---------------------------------------------------------------------- listeners
 
-def _has_ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
 def test_ipv6_loopback(server_factory):
     server = server_factory([APP, *FAST, "--host", "::1"])
     assert server.host == "::1"
