@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ..server.exchange import ClientDisconnected, Exchange
+from ..server.exchange import ClientDisconnected, Exchange, FieldBlock
 from .static_http import (
     ENCODINGS,
     Variant,
@@ -66,6 +67,47 @@ _COMPRESSED_SUFFIXES = tuple(suffix for _, suffix in ENCODINGS)
 _SIBLING_CACHE_SIZE = 1024
 
 
+def _open_file_cache_size() -> int:
+    """How many small files stay open for ``respond_now``: 256, or fewer when the descriptor
+    limit is low (the cache must never be what runs a worker out of descriptors)."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):  # pragma: no cover - no limit to read
+        return 0
+    if soft == resource.RLIM_INFINITY:
+        return 256
+    return max(0, min(256, soft // 16))
+
+
+class _OpenFile:
+    """A small file ready to answer: its descriptor, the identity it had when
+    it was opened through the safe path walk, and its ready-made response head.
+
+    ``respond_now`` serves it only after ``stat`` of the URL's path (following symlinks as
+    they are *now*) shows the very same file (device, inode, size, ctime) and the directory
+    that holds its precompressed siblings is unchanged; any difference drops the entry and
+    the request takes the full path. The bytes always come from the cached descriptor, whose
+    containment under the root was checked when it was opened, so a symlink swapped in since
+    can only make the identities differ, never make a file outside the root servable.
+    """
+
+    __slots__ = ("fd", "path", "device", "inode", "size", "ctime_ns", "directory", "directory_key", "fields")
+
+    def __init__(self, fd: int, path: str, status: os.stat_result, directory: str,
+                 directory_key: tuple[int, int], fields: FieldBlock) -> None:
+        self.fd = fd
+        self.path = path
+        self.device = status.st_dev
+        self.inode = status.st_ino
+        self.size = status.st_size
+        # ctime moves with every write and also with chmod, chown and renames: a file made
+        # unreadable since it was cached is not served from the old descriptor.
+        self.ctime_ns = status.st_ctime_ns
+        self.directory = directory
+        self.directory_key = directory_key
+        self.fields = fields
+
+
 @dataclass(frozen=True)
 class StaticSettings:
     """How a directory is served (from ``--listing``, ``--dotfiles``, ``--index``, ``--cache-control``)."""
@@ -91,6 +133,82 @@ class StaticFiles:
         self._cache_control: Fields = (
             [(b"cache-control", settings.cache_control.encode("ascii"))] if settings.cache_control else []
         )
+        #: request-target → open small file, for ``respond_now``.
+        self._open_files: dict[bytes, _OpenFile] = {}
+        self._open_files_size = _open_file_cache_size()
+
+    # ------------------------------------------------------------------ the fast path
+
+    def respond_now(self, exchange: Exchange) -> bool:
+        """Answer a plain GET/HEAD of a small file seen before, without a task or a coroutine:
+        two ``stat`` calls and one ``pread``. Anything else (ranges, preconditions, a changed
+        file or directory, precompressed variants) returns False for the full path."""
+        head = exchange.head
+        entry = self._open_files.get(head.target)
+        if entry is None:
+            return False
+        method = head.method
+        if method != b"GET" and method != b"HEAD":
+            return False
+        for name, _ in head.headers.items:
+            if name == b"range" or name[:3] == b"if-":
+                return False
+        try:
+            status = os.stat(entry.path)
+            directory = os.stat(entry.directory)
+        except OSError:
+            self._forget(head.target)
+            return False
+        if (status.st_ctime_ns != entry.ctime_ns or status.st_ino != entry.inode or status.st_size != entry.size
+                or status.st_dev != entry.device or directory.st_mtime_ns != entry.directory_key[1]
+                or directory.st_ino != entry.directory_key[0]):
+            self._forget(head.target)
+            return False
+        if method == b"GET":
+            try:
+                data = os.pread(entry.fd, entry.size, 0)
+            except OSError:
+                data = b""
+            if len(data) != entry.size:
+                self._forget(head.target)
+                return False
+        else:
+            data = b""
+        exchange.start_response(200, entry.fields)
+        exchange.complete_response(data)
+        return True
+
+    def _remember(self, target: bytes, url_path: str, opened: Opened, real_dir: str, fields: Fields) -> None:
+        if self._open_files_size == 0 or target in self._open_files:
+            return
+        # The directory's identity as of the sibling listing this response was chosen by, so
+        # a sibling that appeared since then is noticed by the next request.
+        listed = self._sibling_cache.get(real_dir)
+        if listed is None:
+            return
+        try:
+            fd = os.dup(opened.fd)  # non-inheritable, like every descriptor Python makes
+        except OSError:
+            return
+        if len(self._open_files) >= self._open_files_size:
+            self.close()
+        self._open_files[target] = _OpenFile(fd, url_path, opened.stat, real_dir, listed[0], FieldBlock(fields))
+
+    def _forget(self, target: bytes) -> None:
+        entry = self._open_files.pop(target, None)
+        if entry is not None:
+            os.close(entry.fd)
+
+    async def shutdown(self) -> None:
+        """Called by the worker after draining: close the cached descriptors."""
+        self.close()
+
+    def close(self) -> None:
+        """Close the cached descriptors."""
+        entries = list(self._open_files.values())
+        self._open_files.clear()
+        for entry in entries:
+            os.close(entry.fd)
 
     async def __call__(self, exchange: Exchange) -> None:
         method = exchange.head.method
@@ -114,7 +232,8 @@ class StaticFiles:
                 else:
                     # Precompressed siblings sit next to the name the URL used, even when
                     # that name is a symlink to elsewhere under the root.
-                    await self._file(exchange, opened, target.parts[-1], opened.directory)
+                    await self._file(exchange, opened, target.parts[-1], opened.directory,
+                                     self._url_path(target.parts))
             except ClientDisconnected:
                 raise
             except StaticError as error:
@@ -137,7 +256,8 @@ class StaticFiles:
             else:
                 with index_file:
                     if not index_file.is_dir:
-                        await self._file(exchange, index_file, self.settings.index, opened.path)
+                        await self._file(exchange, index_file, self.settings.index, opened.path,
+                                         self._url_path((*target.parts, self.settings.index)))
                         return
         if not self.settings.listing:
             await _error(exchange, 404)
@@ -183,8 +303,13 @@ class StaticFiles:
 
     # ------------------------------------------------------------------ files
 
-    async def _file(self, exchange: Exchange, base: Opened, name: str, real_dir: str) -> None:
-        """Serve the regular file ``base``, reached by ``name`` in the resolved ``real_dir``."""
+    def _url_path(self, parts: tuple[str, ...]) -> str:
+        """The file-system path the URL names, symlinks not resolved (for ``respond_now``)."""
+        return os.path.join(self.root, *parts)
+
+    async def _file(self, exchange: Exchange, base: Opened, name: str, real_dir: str, url_path: str) -> None:
+        """Serve the regular file ``base``, reached by ``name`` in the resolved ``real_dir``
+        (and by ``url_path`` before resolving symlinks)."""
         siblings = self._siblings(real_dir, name)
         headers = exchange.head.headers
         accept = headers.get_list(b"accept-encoding") if headers.get(b"accept-encoding") is not None else None
@@ -196,7 +321,7 @@ class StaticFiles:
             except StaticError:
                 coding = None  # vanished or unreadable since the probe: send the original
         try:
-            await self._send_variant(exchange, served, name, coding, bool(siblings))
+            await self._send_variant(exchange, served, name, coding, bool(siblings), (url_path, real_dir))
         finally:
             if encoded is not None:
                 encoded.close()
@@ -238,7 +363,8 @@ class StaticFiles:
         return names
 
     async def _send_variant(
-        self, exchange: Exchange, opened: Opened, name: str, coding: bytes | None, varies: bool
+        self, exchange: Exchange, opened: Opened, name: str, coding: bytes | None, varies: bool,
+        location: tuple[str, str],
     ) -> None:
         status = opened.stat
         size = status.st_size
@@ -269,6 +395,10 @@ class StaticFiles:
             fields.append((b"content-range", b"bytes */%d" % size))
             await _empty(exchange, 416, fields)
         elif ranges is None:
+            if not varies and size <= SMALL_FILE:
+                # The same head answers every plain GET/HEAD of this file until it changes.
+                self._remember(request.target, location[0], opened, location[1],
+                               [*fields, (b"content-length", b"%d" % size)])
             await _send_whole(exchange, opened, fields, size)
         elif len(ranges) == 1:
             await _send_single_range(exchange, opened, fields, ranges[0], size)

@@ -3,7 +3,7 @@
 Pure stdlib: no asyncio, socket, ssl, os, time or logging.
 """
 
-from .connection import RequestState, ResponseState, ServerConnection
+from .connection import FieldBlock, RequestState, ResponseState, ServerConnection
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError, reason_phrase
 from .events import (
     NEED_DATA,
@@ -22,6 +22,7 @@ from .limits import Limits
 
 __all__ = [
     "ServerConnection",
+    "FieldBlock",
     "RequestState",
     "ResponseState",
     "ProtocolError",

@@ -40,12 +40,54 @@ from .writer import (
     status_line,
 )
 
-__all__ = ["ServerConnection", "RequestState", "ResponseState"]
+__all__ = ["ServerConnection", "RequestState", "ResponseState", "FieldBlock"]
 
 _HEAD_END_LENIENT = re.compile(rb"\r?\n\r?\n")
 _CONNECTION_CLOSE = b"connection: close\r\n"
 _CONNECTION_KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n"
+
+
+class FieldBlock:
+    """Response header fields serialised and validated once, for a head sent many times
+    (a cached static file's, say): ``send``/``send_response`` copy its bytes instead of
+    checking each field again. Iterating yields the ``(name, value)`` pairs as given.
+
+    It may carry one Content-Length; Transfer-Encoding and Connection are refused (the core
+    decides framing and persistence per request).
+
+    Raises:
+        LocalProtocolError: a field breaks HTTP, as ``send`` would say.
+    """
+
+    __slots__ = ("lines", "content_length", "_pairs")
+
+    def __init__(self, fields: Any) -> None:
+        pairs = tuple(fields)
+        lines = []
+        length: bytes | None = None
+        for name, value in pairs:
+            check_field(name, value)
+            lower = name.lower()
+            if lower in (b"transfer-encoding", b"connection"):
+                raise LocalProtocolError(f"{name!r} cannot be part of a FieldBlock")
+            if lower == b"content-length":
+                if length is not None or not value.isdigit():
+                    raise LocalProtocolError(f"invalid Content-Length {value!r}")
+                length = value
+                continue
+            lines.append(b"%s: %s\r\n" % (name, value))
+        #: The serialised fields other than Content-Length, each line ending in CRLF.
+        self.lines = b"".join(lines)
+        #: The Content-Length value, or None.
+        self.content_length = length
+        self._pairs = pairs
+
+    def __iter__(self) -> Any:
+        return iter(self._pairs)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
 
 
 class RequestState(enum.Enum):
@@ -347,6 +389,10 @@ class ServerConnection:
         length: bytes | None = None
         chunked = False
         field_line = _FIELD_LINE.fullmatch
+        if type(headers) is FieldBlock:
+            fields.append(headers.lines)
+            length = headers.content_length
+            headers = ()
         for name, value in headers:
             # Serialise, then validate the whole line with one regex: a name that is a token,
             # a value of field-vchars, SP and HTAB, so no CR/LF can split the response.

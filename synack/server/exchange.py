@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..h1 import Data, EndOfMessage, Headers, InformationalResponse, LocalProtocolError, Request, Response
-from ..h1 import NEED_DATA, RemoteProtocolError, RequestState
+from ..h1 import Data, EndOfMessage, FieldBlock, Headers, InformationalResponse, LocalProtocolError, Request
+from ..h1 import NEED_DATA, RemoteProtocolError, RequestState, Response
 
 if TYPE_CHECKING:
     from .protocol import HttpProtocol
 
-__all__ = ["Exchange", "Handler", "ClientDisconnected", "BodyError"]
+__all__ = ["Exchange", "Handler", "ClientDisconnected", "BodyError", "FieldBlock"]
 
 HeaderList = Iterable[tuple[bytes, bytes]]
 
@@ -41,6 +41,12 @@ class Handler(Protocol):
 
     It may also define ``async startup()`` and ``async shutdown()``; the worker awaits them
     before accepting connections and after draining them.
+
+    And it may define ``respond_now(exchange) -> bool``, which the driver calls first: a
+    handler that can answer without waiting for anything (a cached small file) completes the
+    response there with ``start_response`` + ``complete_response`` and returns True, and no
+    task is created for the request; False means "not now", and ``__call__`` runs as usual.
+    It must not raise for anything but a disconnected client.
     """
 
     def __call__(self, exchange: Exchange) -> Awaitable[None]: ...

@@ -82,6 +82,8 @@ class ServerContext:
         self.log_time = ""
         self.shutting_down = False
         self.on_connection_lost: list[Any] = []
+        #: The handler's synchronous fast path, when it has one (see ``Handler``).
+        self.respond_now: Any = getattr(handler, "respond_now", None)
 
 
 def access_log_enabled() -> bool:
@@ -108,6 +110,7 @@ class HttpProtocol(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._responding_now = False
         #: The task blocked in loop.sendfile(), if any (see on_deadline).
         self._sendfile_task: asyncio.Task[Any] | None = None
 
@@ -190,18 +193,24 @@ class HttpProtocol(asyncio.Protocol):
 
     def _next_request(self) -> None:
         connection = self.connection
-        try:
-            event = connection.next_event()
-        except RemoteProtocolError as error:
-            self._reject(error)
+        while True:  # more than once only while requests are answered synchronously
+            try:
+                event = connection.next_event()
+            except RemoteProtocolError as error:
+                self._reject(error)
+                return
+            kind = type(event)
+            if kind is Request:
+                if self._start(event):  # type: ignore[arg-type]
+                    continue
+            elif kind is ConnectionClosed:
+                self.graceful_close()
             return
-        kind = type(event)
-        if kind is Request:
-            self._start(event)  # type: ignore[arg-type]
-        elif kind is ConnectionClosed:
-            self.graceful_close()
 
-    def _start(self, request: Request) -> None:
+    def _start(self, request: Request) -> bool:
+        """Start handling ``request``. True when it was answered synchronously and the
+        connection is back to waiting with bytes or EOF to look at (the caller loops instead
+        of recursing, so a long pipeline of cached files cannot exhaust the stack)."""
         body_done = request.framing is Framing.NONE
         if body_done:
             self.connection.next_event()  # the EndOfMessage of an empty body
@@ -209,11 +218,34 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = 0.0
         exchange = Exchange(self, request, body_done)
         self.exchange = exchange
-        if self.context.shutting_down:
+        context = self.context
+        if context.shutting_down:
             self.connection.close_after_response()
-        task = _start_task(self.context.loop, self._run(exchange))
+        if context.respond_now is not None and self._respond_now(exchange):
+            connection = self.connection
+            return self.phase == _KEEPALIVE and bool(connection.buffered or connection.client_eof)
+        task = _start_task(context.loop, self._run(exchange))
         if not task.done():  # an eager task may have finished (and started the next) already
             self._task = task
+        return False
+
+    def _respond_now(self, exchange: Exchange) -> bool:
+        self._responding_now = True
+        try:
+            return bool(self.context.respond_now(exchange))
+        except ClientDisconnected:
+            if not exchange.response_complete and self.exchange is exchange:
+                self.abort()
+            return True  # nothing more to do for this request
+        except Exception:
+            # The fast path is optional: a bug in it must not cost the request.
+            error_log.exception("respond_now failed; answering through the handler")
+            if exchange.response_started:
+                self.abort()
+                return True
+            return False
+        finally:
+            self._responding_now = False
 
     async def _run(self, exchange: Exchange) -> None:
         try:
@@ -269,7 +301,7 @@ class HttpProtocol(asyncio.Protocol):
             if self.reading_paused:
                 self.reading_paused = False
                 self.transport.resume_reading()
-            if connection.buffered or connection.client_eof:
+            if (connection.buffered or connection.client_eof) and not self._responding_now:
                 self._next_request()
         else:
             self.graceful_close()

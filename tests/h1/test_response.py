@@ -339,3 +339,46 @@ def test_close_after_response() -> None:
     assert not connection.keep_alive
     with pytest.raises(LocalProtocolError):
         connection.start_next_cycle()
+
+
+# ---------------------------------------------------------------------------- FieldBlock
+
+from synack.h1 import FieldBlock  # noqa: E402
+
+PLAIN_FIELDS = [(b"Content-Type", b"text/plain"), (b"ETag", b'"1-2-3"'), (b"content-length", b"5")]
+
+
+@pytest.mark.parametrize("raw", [GET11, GET10, GET10_KEEP, HEAD11])
+def test_a_field_block_frames_exactly_like_the_fields_it_holds(raw: bytes) -> None:
+    body = b"" if raw is HEAD11 else b"hello"
+    expected = received(raw).send_response(200, PLAIN_FIELDS, body)
+    assert received(raw).send_response(200, FieldBlock(PLAIN_FIELDS), body) == expected
+    assert respond(received(raw), 200, FieldBlock(PLAIN_FIELDS), body) == respond(received(raw), 200, PLAIN_FIELDS, body)
+
+
+def test_a_field_block_still_enforces_its_content_length() -> None:
+    connection = received(GET11)
+    connection.send(Response(200, FieldBlock(PLAIN_FIELDS)))
+    with pytest.raises(LocalProtocolError):
+        connection.send(Data(b"too long by far"))
+
+
+def test_a_field_block_without_length_is_chunked_or_sized_from_the_body() -> None:
+    block = FieldBlock([(b"content-type", b"text/plain")])
+    assert b"content-length: 2\r\n" in received(GET11).send_response(200, block, b"ok")
+    assert b"transfer-encoding: chunked\r\n" in respond(received(GET11), 200, block, b"ok")
+    assert list(block) == [(b"content-type", b"text/plain")] and len(block) == 1
+
+
+@pytest.mark.parametrize("fields", [
+    [(b"transfer-encoding", b"chunked")],
+    [(b"Connection", b"close")],
+    [(b"content-length", b"5"), (b"content-length", b"5")],
+    [(b"content-length", b"-1")],
+    [(b"x-bad", b"a\r\nInjected: yes")],
+    [(b"bad name", b"v")],
+    [("text", b"v")],
+])
+def test_a_field_block_refuses_what_send_would_refuse_or_the_core_must_decide(fields: Any) -> None:
+    with pytest.raises(LocalProtocolError):
+        FieldBlock(fields)
