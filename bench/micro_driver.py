@@ -2,7 +2,7 @@
 requests straight into HttpProtocol.data_received on a real event loop and counts the CPU time
 per exchange (ASGI hello-world, WSGI excluded). For comparing synack's own revisions, not peers.
 
-    python bench/micro_driver.py [--requests 50000] [--headers 1|8]
+    python bench/micro_driver.py [--requests 50000] [--headers 1|8] [--loop asyncio|uvloop]
 """
 
 from __future__ import annotations
@@ -92,5 +92,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--headers", type=int, default=1)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     arguments = parser.parse_args()
+    if arguments.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
     asyncio.run(main(arguments.requests, arguments.headers))

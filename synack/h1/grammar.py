@@ -19,7 +19,8 @@ __all__ = [
     "ABSOLUTE_FORM",
     "AUTHORITY_FORM",
     "CONTENT_LENGTH",
-    "HEAD_CHARS",
+    "STRICT_HEAD",
+    "STRICT_FIELD",
 ]
 
 # tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
@@ -36,11 +37,17 @@ FIELD_NAME = TOKEN
 # other CTLs are refused (§5.5: "MUST either reject the message or replace ... with SP").
 FIELD_VALUE = re.compile(rb"[\x20-\x7e\x80-\xff\t]*")
 
-# Fast-path screens for a whole head: only HTAB, CR, LF, VCHAR, SP and obs-text may appear
-# anywhere (CR and LF then only as CRLF pairs, checked by counting), and all field names
-# concatenated must still be one token. A head that fails either screen is re-parsed line by
-# line to name the exact error.
-HEAD_CHARS = re.compile(rb"[\t\r\n\x20-\x7e\x80-\xff]*")
+# The fast path for a whole head in the strictest shape: request-line with an origin-form
+# target and HTTP/1.x, then zero or more CRLF field-name ":" field-value lines (RFC 9112 §2.1,
+# §3, §5). Groups: method, target, minor version, and the field block (starting with CRLF).
+# Linear: the value class excludes CR, so each line ends exactly where the next CRLF starts.
+# What does not match (obs-fold, bare LF, controls, other forms) takes the careful path.
+STRICT_HEAD = re.compile(
+    rb"(" + _TCHAR + rb"+) (/[\x21-\x7e]*) HTTP/1\.([0-9])((?:\r\n" + _TCHAR
+    + rb"+:[\t\x20-\x7e\x80-\xff]*)*)"
+)
+# The (name, value-with-OWS) pairs of a field block that STRICT_HEAD accepted.
+STRICT_FIELD = re.compile(rb"\r\n([^:]+):([^\r]*)")
 
 # request-line = method SP request-target SP HTTP-version                (RFC 9112 §3)
 # method = token; HTTP-version = HTTP-name "/" DIGIT "." DIGIT           (RFC 9112 §2.3)

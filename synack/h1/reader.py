@@ -149,78 +149,52 @@ def _check_target(method: bytes, target: bytes) -> None:
     raise _error("invalid request target")
 
 
-def _fast_fields(
-    head: bytes, lines: list[bytes], limits: Limits
-) -> tuple[list[tuple[bytes, bytes]], list[bytes], dict[bytes, list[bytes]]] | None:
-    """Split field lines when the whole head passes the screens, else None (the careful
-    line-by-line parser then finds and names the problem)."""
-    crlf = len(lines) - 1
-    if (
-        crlf > limits.max_header_count
-        or head.count(b"\n") != crlf
-        or head.count(b"\r") != crlf
-        or grammar.HEAD_CHARS.fullmatch(head) is None
-    ):
-        return None
-    check_size = len(head) > limits.max_field_bytes
-    max_field = limits.max_field_bytes
-    names: list[bytes] = []
-    items: list[tuple[bytes, bytes]] = []
-    special: dict[bytes, list[bytes]] = {}
-    for index in range(1, len(lines)):
-        line = lines[index]
-        name, colon, value = line.partition(b":")
-        if not colon or not name or (check_size and len(line) > max_field):
-            return None
-        names.append(name)
-        lower = name.lower()
-        value = value.strip(b" \t")
-        items.append((lower, value))
-        if lower in _SPECIAL:
-            values = special.get(lower)
-            if values is None:
-                special[lower] = [value]
-            else:
-                values.append(value)
-    if names and grammar.TOKEN.fullmatch(b"".join(names)) is None:
-        return None
-    return items, names, special
-
-
 def parse_head(head: bytes, limits: Limits) -> Request:
     """Parse a request head (without its final empty line) into a ``Request``.
 
     Raises:
         RemoteProtocolError: with the status the violation calls for.
     """
-    lines = head.split(b"\r\n")
-    fast = _fast_fields(head, lines, limits)
-    request_line = lines[0]
-    match = grammar.REQUEST_LINE.fullmatch(request_line) if fast is not None else None
+    match = grammar.STRICT_HEAD.fullmatch(head)
     if (
         match is not None
-        and request_line[match.start(2)] == 47  # origin-form ("/"), the common case
-        and match.group(3) == b"1"
-        and len(request_line) <= limits.max_request_line
+        and len(head) <= limits.max_field_bytes  # so no single line can be over the limit
+        and match.start(4) <= limits.max_request_line
         and match.group(1) != b"CONNECT"
     ):
-        method, target, _, minor = match.groups()
-        version = b"1.0" if minor == b"0" else b"1.1"
-        return _build_request(method, target, version, fast, limits)  # type: ignore[arg-type]
-    if fast is None:
-        # The same first checks as while the head was arriving, so that a head with several
-        # faults gets the same status whether it came in one piece or many.
-        check_head_prefix(head, limits)
-        lines = _split_head(head, limits)
-    method, target, version = _parse_request_line(lines[0], limits)
-    if fast is None:
-        items, raw_names = parse_fields(lines[1:], limits)
+        # The common case, validated by one regex: an origin-form HTTP/1.x request line and
+        # CRLF-separated "token:value" lines with nothing but field-vchars, SP and HTAB.
+        method, target, minor, block = match.groups()
+        items: list[tuple[bytes, bytes]] = []
+        names: list[bytes] = []
         special: dict[bytes, list[bytes]] = {}
-        for name, value in items:
-            if name in _SPECIAL:
-                special.setdefault(name, []).append(value)
-        fast = items, raw_names, special
-    return _build_request(method, target, version, fast, limits)
+        pairs = grammar.STRICT_FIELD.findall(block)
+        if len(pairs) <= limits.max_header_count:
+            for name, value in pairs:
+                names.append(name)
+                lower = name.lower()
+                value = value.strip(b" \t")
+                items.append((lower, value))
+                if lower in _SPECIAL:
+                    values = special.get(lower)
+                    if values is None:
+                        special[lower] = [value]
+                    else:
+                        values.append(value)
+            version = b"1.0" if minor == b"0" else b"1.1"
+            return _build_request(method, target, version, (items, names, special), limits)
+    # Anything else goes line by line, which names the exact fault. The same first checks as
+    # while the head was arriving, so that a head with several faults gets the same status
+    # whether it came in one piece or many.
+    check_head_prefix(head, limits)
+    lines = _split_head(head, limits)
+    method, target, version = _parse_request_line(lines[0], limits)
+    items, raw_names = parse_fields(lines[1:], limits)
+    special = {}
+    for name, value in items:
+        if name in _SPECIAL:
+            special.setdefault(name, []).append(value)
+    return _build_request(method, target, version, (items, raw_names, special), limits)
 
 
 def _build_request(
