@@ -105,6 +105,8 @@ class Launch:
     argv: list[str]
     setup: Callable[[], None] | None = None  # e.g. write nginx.conf
     note: str = ""
+    path_prefix: str = ""  # URL prefix the workload's path lives under (granian: /static)
+    env: dict[str, str] = dataclasses.field(default_factory=dict)  # added to server_env()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,9 +141,9 @@ def _synack(loop: str | None) -> Callable[[Ctx], Launch]:
     return launch
 
 
-def _uvicorn(http: str, loop: str) -> Callable[[Ctx], Launch]:
+def _uvicorn(http: str, loop: str, app: str | None = None) -> Callable[[Ctx], Launch]:
     def launch(ctx: Ctx) -> Launch:
-        return Launch([PY, "-m", "uvicorn", _target(ctx), "--host", "127.0.0.1",
+        return Launch([PY, "-m", "uvicorn", app or _target(ctx), "--host", "127.0.0.1",
                        "--port", str(ctx.port), "--http", http, "--loop", loop,
                        "--no-access-log", "--log-level", "warning"])
     return launch
@@ -153,10 +155,33 @@ def _hypercorn(ctx: Ctx) -> Launch:
                    _target(ctx)])
 
 
+def _granian_argv(ctx: Ctx, interface: str) -> list[str]:
+    return [PY, "-m", "granian", "--interface", interface, "--host", "127.0.0.1",
+            "--port", str(ctx.port), "--workers", "1", "--http", "1",
+            "--no-access-log", "--log-level", "warning"]
+
+
 def _granian(ctx: Ctx) -> Launch:
-    return Launch([PY, "-m", "granian", "--interface", ctx.workload.kind, "--host", "127.0.0.1",
-                   "--port", str(ctx.port), "--workers", "1", "--http", "1",
-                   "--no-access-log", "--log-level", "warning", _target(ctx)])
+    return Launch(_granian_argv(ctx, ctx.workload.kind) + [_target(ctx)])
+
+
+GRANIAN_STATIC_ROUTE = "/static"
+STATIC_DIR_ENV = "SYNACK_BENCH_STATIC_DIR"  # read by bench/apps/static_starlette.py
+
+
+def _granian_static(ctx: Ctx) -> Launch:
+    # granian serves files (from Rust) only next to an app: the hello app answers every
+    # path outside the static route, so the workload's path gets the route as a prefix.
+    return Launch(_granian_argv(ctx, "asgi") + [
+        "--static-path-route", GRANIAN_STATIC_ROUTE, "--static-path-mount", str(ctx.static_dir),
+        "bench.apps.hello_asgi:app"], path_prefix=GRANIAN_STATIC_ROUTE)
+
+
+def _uvicorn_static(ctx: Ctx) -> Launch:
+    # Starlette's StaticFiles as the app; it reads its directory from the environment.
+    launch = _uvicorn("httptools", "uvloop", "bench.apps.static_starlette:app")(ctx)
+    launch.env[STATIC_DIR_ENV] = str(ctx.static_dir)
+    return launch
 
 
 def _gunicorn(worker: str) -> Callable[[Ctx], Launch]:
@@ -232,6 +257,12 @@ SERVERS: list[Server] = [
            _uvicorn("h11", "asyncio")),
     Server("hypercorn", "hypercorn (asyncio)", ASGI, ("hypercorn",), _hypercorn),
     Server("granian", "granian", ASGI | WSGI, ("granian",), _granian),
+    Server("granian-static", "granian (static route)", STATIC, ("granian",), _granian_static,
+           note=f"--static-path-mount next to the hello ASGI app; files under "
+                f"{GRANIAN_STATIC_ROUTE}/, served by granian's Rust side"),
+    Server("uvicorn-starlette", "uvicorn (httptools+uvloop) + Starlette StaticFiles", STATIC,
+           ("uvicorn", "httptools", "uvloop", "starlette"), _uvicorn_static,
+           note="bench/apps/static_starlette.py"),
     Server("gunicorn-sync", "gunicorn (sync)", WSGI, ("gunicorn",), _gunicorn("sync"),
            note="sync worker closes every connection (no keep-alive)"),
     Server("gunicorn-gthread", "gunicorn (gthread, 4 threads)", WSGI, ("gunicorn",),
@@ -242,7 +273,7 @@ SERVERS: list[Server] = [
            note="HTTP/1.0, a connection per request; logs every request (no flag to stop it)"),
 ]
 SYNACK_REF = ("synack-uvloop", "synack")  # first present is the "vs synack" reference
-UVICORN_REF = "uvicorn-httptools"
+UVICORN_REF = ("uvicorn-httptools", "uvicorn-starlette")  # likewise for "vs uvicorn"
 
 
 def missing_reason(server: Server) -> str | None:
@@ -444,12 +475,14 @@ def parse_ms(text: str) -> float:
 
 def parse_wrk(out: str) -> dict[str, Any]:
     rps = re.search(r"^Requests/sec:\s+([0-9.]+)", out, re.M)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     total = re.search(r"^\s+(\d+) requests in ([0-9.]+\w+)", out, re.M)
-    if not (rps and p99 and total):
+    if not (rps and p50 and p99 and total):
         raise ValueError("wrk output not understood: " + " | ".join(out.strip().splitlines()[-4:]))
     result: dict[str, Any] = {
         "rps": float(rps.group(1)),
+        "p50_ms": parse_ms(p50.group(1)),
         "p99_ms": parse_ms(p99.group(1)),
         "requests": int(total.group(1)),
         "socket_errors": {},
@@ -465,22 +498,23 @@ def parse_wrk(out: str) -> dict[str, Any]:
     return result
 
 
-def wrk_argv(args: argparse.Namespace, w: Workload, port: int, duration: int) -> list[str]:
+def wrk_argv(args: argparse.Namespace, w: Workload, port: int, path: str,
+             duration: int) -> list[str]:
     argv = [shutil.which("wrk") or "wrk", f"-t{args.threads}", f"-c{args.connections}",
             f"-d{duration}s", "--latency"]
     if w.lua:
         argv += ["-s", str(BENCH / w.lua)]
-    return argv + [f"http://127.0.0.1:{port}{w.path}"]
+    return argv + [f"http://127.0.0.1:{port}{path}"]
 
 
-def run_wrk(args: argparse.Namespace, w: Workload, port: int, duration: int, log: Path,
-            server: Proc | None = None) -> tuple[str, dict[str, float]]:
+def run_wrk(args: argparse.Namespace, w: Workload, port: int, path: str, duration: int,
+            log: Path, server: Proc | None = None) -> tuple[str, dict[str, float]]:
     """Run wrk to completion (bounded); returns its output and CPU use in cores."""
     env = dict(os.environ)
     t0, busy0 = cpu_times()
     srv0 = tree_jiffies(server.pid) if server else 0
     self0 = self_jiffies()
-    proc = Proc(wrk_argv(args, w, port, duration), log, args.client_cpu, env)
+    proc = Proc(wrk_argv(args, w, port, path, duration), log, args.client_cpu, env)
     try:
         if not proc.wait_exit_unreaped(duration + 30):
             raise RuntimeError(f"wrk did not finish within {duration + 30:g} s")
@@ -556,7 +590,11 @@ def server_env() -> dict[str, str]:
 
 
 def start_server(args: argparse.Namespace, server: Server, w: Workload, static_dir: Path,
-                 scratch: Path, tag: str) -> tuple[Proc, int]:
+                 scratch: Path, tag: str) -> tuple[Proc, int, str]:
+    """Start `server` for `w`, wait until it answers, check one answer.
+
+    Returns the process, its port and the URL path of the workload on that server.
+    """
     workdir = scratch / f"{server.key}-{w.name}-{tag}"
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o755)
@@ -564,7 +602,9 @@ def start_server(args: argparse.Namespace, server: Server, w: Workload, static_d
     launch = server.launch(Ctx(port, w, static_dir, workdir))
     if launch.setup:
         launch.setup()
-    proc = Proc(launch.argv, workdir / "server.log", args.server_cpu, server_env())
+    path = launch.path_prefix + w.path
+    proc = Proc(launch.argv, workdir / "server.log", args.server_cpu,
+                server_env() | launch.env)
     deadline = time.monotonic() + args.start_timeout
     last = "no answer"
     while True:
@@ -574,10 +614,10 @@ def start_server(args: argparse.Namespace, server: Server, w: Workload, static_d
             proc.stop()
             raise Unavailable(f"exited with status {code} at start: {tail or '(no output)'}")
         try:
-            status, _ = request(port, "GET", w.path, timeout=1.0)
+            status, _ = request(port, "GET", path, timeout=1.0)
             if status == 200:
                 break
-            last = f"GET {w.path} answered {status}"
+            last = f"GET {path} answered {status}"
         except (OSError, http.client.HTTPException) as e:
             last = f"{type(e).__name__}: {e}"
         if time.monotonic() > deadline:
@@ -588,7 +628,7 @@ def start_server(args: argparse.Namespace, server: Server, w: Workload, static_d
     # One real request, its answer checked, before any load.
     try:
         body = b"x" * w.body_size if w.method == "POST" else None
-        status, got = request(port, w.method, w.path, body=body, timeout=5.0)
+        status, got = request(port, w.method, path, body=body, timeout=5.0)
     except (OSError, http.client.HTTPException) as e:
         proc.stop()
         raise Unavailable(f"validation request failed: {type(e).__name__}: {e}") from None
@@ -601,22 +641,22 @@ def start_server(args: argparse.Namespace, server: Server, w: Workload, static_d
         wrong = f"{len(got)} body bytes, expected {w.expect_size}"
     if wrong:
         proc.stop()
-        raise Unavailable(f"wrong answer to {w.method} {w.path}: {wrong}")
-    return proc, port
+        raise Unavailable(f"wrong answer to {w.method} {path}: {wrong}")
+    return proc, port, path
 
 
 def measure(args: argparse.Namespace, server: Server, w: Workload, static_dir: Path,
             scratch: Path, round_no: int) -> dict[str, Any]:
     tag = f"r{round_no}"
-    proc, port = start_server(args, server, w, static_dir, scratch, tag)
+    proc, port, path = start_server(args, server, w, static_dir, scratch, tag)
     try:
         workdir = proc.log_path.parent
         if args.warmup > 0:
-            run_wrk(args, w, port, args.warmup, workdir / "warmup.txt")
+            run_wrk(args, w, port, path, args.warmup, workdir / "warmup.txt")
             if not proc.alive():
                 raise Unavailable(f"died during warm-up: {proc.log_tail()}")
         quiet = wait_quiet(args, [proc])
-        out, cpu = run_wrk(args, w, port, args.duration, workdir / "wrk.txt", server=proc)
+        out, cpu = run_wrk(args, w, port, path, args.duration, workdir / "wrk.txt", server=proc)
         if not proc.alive():
             raise Unavailable(f"died under load: {proc.log_tail()}")
         try:
@@ -669,7 +709,7 @@ def summarize(rows: list[dict[str, Any]]) -> None:
             row["status"] = "n/a"
     by_key = {row["key"]: row for row in rows if row["status"] == "ok"}
     synack = next((by_key[k] for k in SYNACK_REF if k in by_key), None)
-    uvicorn = by_key.get(UVICORN_REF)
+    uvicorn = next((by_key[k] for k in UVICORN_REF if k in by_key), None)
     for row in rows:
         if row["status"] != "ok":
             continue
@@ -832,7 +872,8 @@ LEGEND = (
     "latency line) are medians over rounds.  *vs synack* / *vs uvicorn*: the row's req/s ÷ "
     "the reference row's req/s in the same run (bold = the reference; > 1 = faster than it); "
     "synack's reference is synack (uvloop) where that row exists, uvicorn's is uvicorn "
-    "(httptools+uvloop).  *spread*: (max − min) / median of req/s over rounds.  *server CPU*: "
+    "(httptools+uvloop), for static files uvicorn (httptools+uvloop) serving Starlette's "
+    "StaticFiles.  *spread*: (max − min) / median of req/s over rounds.  *server CPU*: "
     "cores the server's processes used during the measured run (1 core is the ceiling when "
     "pinned).  **NOISY**: processes outside the benchmark used the CPU just before or during a "
     "measurement of that row (the harness waits for quiet first, bounded); do not quote "
