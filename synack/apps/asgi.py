@@ -146,7 +146,7 @@ _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 class _Cycle:
     """One request's receive/send pair, enforcing the ASGI message order."""
 
-    __slots__ = ("exchange", "state", "request_sent", "trailers", "pending_trailers", "_finished")
+    __slots__ = ("exchange", "state", "request_sent", "trailers", "pending_trailers", "streaming", "_finished")
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
@@ -156,6 +156,8 @@ class _Cycle:
         #: The app announced trailers in ``http.response.start``.
         self.trailers = False
         self.pending_trailers: list[tuple[bytes, bytes]] = []
+        #: Part of the body has gone out (so the one-write path no longer applies).
+        self.streaming = False
         #: Resolved when the response is complete (wakes a parked ``receive``).
         self._finished: asyncio.Future[None] | None = None
 
@@ -210,7 +212,7 @@ class _Cycle:
             if (
                 type(body) is bytes
                 and not self.trailers
-                and exchange.head_pending
+                and not self.streaming
                 and not message.get("more_body", False)
             ):
                 # The common case, done without further coroutines: head and whole body in
@@ -255,6 +257,7 @@ class _Cycle:
         self.exchange.start_response(status, headers)
 
     async def _body(self, message: Message) -> None:
+        self.streaming = True
         body = message.get("body", b"")
         if type(body) is not bytes:
             if not isinstance(body, (bytearray, memoryview)):
@@ -301,6 +304,7 @@ class _Cycle:
             os.lseek(descriptor, offset + count, os.SEEK_SET)
 
     async def _send_file(self, file: Any, offset: int, count: int, more: bool) -> None:
+        self.streaming = True
         if not more:
             if self.trailers:
                 self.state = _TRAILERS

@@ -35,6 +35,7 @@ from .writer import (
     CloseWriter,
     LengthWriter,
     NoBodyWriter,
+    _STATUS_LINES,
     check_field,
     encode_fields,
     status_line,
@@ -141,7 +142,7 @@ class ServerConnection:
         "request",
         "_buffer",
         "_search_from",
-        "_eof",
+        "client_eof",
         "_reader",
         "_writer",
         "_keep_alive",
@@ -158,7 +159,8 @@ class ServerConnection:
         self.request: Request | None = None
         self._buffer = bytearray()
         self._search_from = 0
-        self._eof = False
+        #: Whether the client has closed its sending side.
+        self.client_eof = False
         self._reader: LengthReader | ChunkedReader | None = None
         self._writer: Any = None
         self._keep_alive = True
@@ -173,16 +175,16 @@ class ServerConnection:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the client; ``b""`` means the client closed its side (EOF)."""
         if data:
-            if self._eof:
+            if self.client_eof:
                 raise LocalProtocolError("received data after EOF")
             self._buffer += data
         else:
-            self._eof = True
+            self.client_eof = True
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not parsed (for protocol upgrades), and whether EOF was seen."""
-        return bytes(self._buffer), self._eof
+        return bytes(self._buffer), self.client_eof
 
     @property
     def buffered(self) -> int:
@@ -192,12 +194,7 @@ class ServerConnection:
     @property
     def keep_alive(self) -> bool:
         """Whether another request may follow on this connection."""
-        return self._keep_alive and not self._eof
-
-    @property
-    def client_eof(self) -> bool:
-        """Whether the client has closed its sending side."""
-        return self._eof
+        return self._keep_alive and not self.client_eof
 
     def next_event(self) -> Request | Data | EndOfMessage | ConnectionClosed | Signal:
         """The next event from the client, or ``NEED_DATA`` / ``PAUSED``.
@@ -270,13 +267,21 @@ class ServerConnection:
             raise RemoteProtocolError(
                 f"request head too large (limit {limits.max_head_bytes} bytes)", 431
             )
-        if self._eof:
+        if self.client_eof:
             if size == 0:
                 self.request_state = RequestState.CLOSED
                 return ConnectionClosed()
             raise RemoteProtocolError("client closed in the middle of a request head")
         self._search_from = max(0, size - 3)
         return NEED_DATA
+
+    def skip_empty_body(self) -> None:
+        """Consume the EndOfMessage of a request whose framing is ``Framing.NONE`` (what the
+        next ``next_event()`` would return), without building the event."""
+        if self.request_state is RequestState.BODY and self._reader is None:
+            self.request_state = RequestState.DONE
+        else:
+            raise LocalProtocolError("skip_empty_body() needs a request without a body")
 
     def _next_body(self) -> Data | EndOfMessage | Signal:
         reader = self._reader
@@ -285,7 +290,7 @@ class ServerConnection:
             return EMPTY_EOM
         event = reader.read(self._buffer)
         if event is None:
-            if self._eof:
+            if self.client_eof:
                 raise RemoteProtocolError(reader.incomplete())
             return NEED_DATA
         if type(event) is EndOfMessage:
@@ -451,14 +456,15 @@ class ServerConnection:
             self._writer = CloseWriter()
         if status == 101:
             fields.append(b"connection: upgrade\r\n")
-        elif not self.keep_alive:
+        elif not self._keep_alive or self.client_eof:
             fields.append(_CONNECTION_CLOSE)
         elif request is not None and request.http_version == b"1.0":
             fields.append(_CONNECTION_KEEP_ALIVE)
         self.response_state = ResponseState.BODY
         self.response_status = status
         fields.append(b"\r\n")
-        return status_line(status, reason) + self.default_headers + b"".join(fields)
+        cached = None if reason else _STATUS_LINES.get(status)
+        return (cached or status_line(status, reason)) + self.default_headers + b"".join(fields)
 
     def _send_data(self, data: Any) -> list[Any]:
         if self.response_state is not ResponseState.BODY:
@@ -518,7 +524,7 @@ class ServerConnection:
             self.request_state is not RequestState.DONE
             or self.response_state is not ResponseState.DONE
             or not self._keep_alive
-            or self._eof
+            or self.client_eof
         ):
             return False
         self.request_state = RequestState.IDLE

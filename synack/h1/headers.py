@@ -17,64 +17,60 @@ class Headers(Sequence[tuple[bytes, bytes]]):
     exactly as received.
     """
 
-    __slots__ = ("_items", "_raw_names")
+    __slots__ = ("items", "_raw_names")
 
     def __init__(
         self,
         items: Sequence[tuple[bytes, bytes]] | Iterator[tuple[bytes, bytes]] = (),
         raw_names: Sequence[bytes] | None = None,
     ) -> None:
-        self._items: list[tuple[bytes, bytes]] = list(items)
+        #: The underlying list of (lowercased name, value) pairs. Do not mutate.
+        self.items: list[tuple[bytes, bytes]] = list(items)
         self._raw_names = raw_names
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def]
-        return self._items[index]
+        return self.items[index]
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-        return iter(self._items)
+        return iter(self.items)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Headers):
-            return self._items == other._items
+            return self.items == other.items
         if isinstance(other, (list, tuple)):
-            return self._items == list(other)
+            return self.items == list(other)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(tuple(self._items))
+        return hash(tuple(self.items))
 
     def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
-
-    @property
-    def items(self) -> list[tuple[bytes, bytes]]:
-        """The underlying list of (lowercased name, value) pairs. Do not mutate."""
-        return self._items
+        return f"Headers({self.items!r})"
 
     def raw_items(self) -> list[tuple[bytes, bytes]]:
         """Pairs with names as the client spelled them."""
         if self._raw_names is None:
-            return list(self._items)
-        return [(raw, value) for raw, (_, value) in zip(self._raw_names, self._items)]
+            return list(self.items)
+        return [(raw, value) for raw, (_, value) in zip(self._raw_names, self.items)]
 
     def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
         """The first value of ``name`` (lowercase), or ``default``."""
-        for key, value in self._items:
+        for key, value in self.items:
             if key == name:
                 return value
         return default
 
     def get_all(self, name: bytes) -> list[bytes]:
         """Every value of ``name`` (lowercase), in order."""
-        return [value for key, value in self._items if key == name]
+        return [value for key, value in self.items if key == name]
 
     def get_list(self, name: bytes) -> list[bytes]:
         """The comma-separated list header ``name`` as lowercased, stripped elements."""
         result: list[bytes] = []
-        for key, value in self._items:
+        for key, value in self.items:
             if key == name:
                 result.extend(split_list(value))
         return result

@@ -213,7 +213,7 @@ class HttpProtocol(asyncio.Protocol):
         of recursing, so a long pipeline of cached files cannot exhaust the stack)."""
         body_done = request.framing is Framing.NONE
         if body_done:
-            self.connection.next_event()  # the EndOfMessage of an empty body
+            self.connection.skip_empty_body()
         self.phase = _APP
         self.deadline = 0.0
         exchange = Exchange(self, request, body_done)
