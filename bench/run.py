@@ -272,6 +272,27 @@ SERVERS: list[Server] = [
     Server("http.server", "python -m http.server", STATIC, (), _http_server,
            note="HTTP/1.0, a connection per request; logs every request (no flag to stop it)"),
 ]
+def with_args(server: Server, extra: list[str], key: str, label: str) -> Server:
+    """A variant of `server` under a new key/label whose command line also has `extra`
+    (e.g. ``--workers 2``): appended, or before the app for granian, which wants it last."""
+    def launch(ctx: Ctx) -> Launch:
+        base = server.launch(ctx)
+        argv = list(base.argv)
+        if server.key.startswith("granian"):
+            argv[-1:-1] = extra
+        else:
+            argv += extra
+        return dataclasses.replace(base, argv=argv)
+    return dataclasses.replace(server, key=key, label=label, launch=launch)
+
+
+def server_by_key(key: str) -> Server:
+    found = [s for s in SERVERS if s.key == key]
+    if not found:
+        raise KeyError(f"no server {key!r}; choices: {', '.join(s.key for s in SERVERS)}")
+    return found[0]
+
+
 SYNACK_REF = ("synack-uvloop", "synack")  # first present is the "vs synack" reference
 UVICORN_REF = ("uvicorn-httptools", "uvicorn-starlette")  # likewise for "vs uvicorn"
 
