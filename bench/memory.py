@@ -71,7 +71,9 @@ def idle_flags(key: str, connections: int) -> list[str] | None:
     if key.startswith("uvicorn"):
         return ["--timeout-keep-alive", str(IDLE_KEEP_ALIVE_S)]
     if key == "granian":
-        return []  # HTTP/1 keep-alive has no idle timeout in granian
+        # HTTP/1 keep-alive has no idle timeout in granian, but every open connection holds
+        # one of its --backpressure slots (default: backlog 1024 / workers).
+        return ["--backlog", "2048", "--backpressure", str(connections + 1000)]
     return None
 
 
@@ -152,10 +154,24 @@ async def exchange(conn: Conn, request_bytes: bytes, timeout: float) -> None:
         raise ValueError(f"status {status}, body {body[:40]!r}")
 
 
-async def open_served(port: int, count: int, parallel: int, timeout: float
+class Budget:
+    """Time left for one step (at most `step` s) before an overall deadline `total` s away."""
+
+    def __init__(self, step: float, total: float) -> None:
+        self.step = step
+        self.deadline = time.monotonic() + total
+
+    def left(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise asyncio.TimeoutError("overall time budget (--open-timeout) used up")
+        return min(self.step, remaining)
+
+
+async def open_served(port: int, count: int, parallel: int, budget: Budget
                       ) -> tuple[list[Conn], dict[str, int]]:
     """Open `count` connections (at most `parallel` connecting at once), one checked GET on
-    each; returns the open connections and failures by kind."""
+    each, within `budget`; returns the open connections and failures by kind."""
     gate = asyncio.Semaphore(parallel)
     request_bytes = hello_request(port)
     failures: dict[str, int] = {}
@@ -164,8 +180,9 @@ async def open_served(port: int, count: int, parallel: int, timeout: float
         async with gate:
             conn: Conn | None = None
             try:
-                conn = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
-                await exchange(conn, request_bytes, timeout)
+                connect = asyncio.open_connection("127.0.0.1", port)
+                conn = await asyncio.wait_for(connect, budget.left())
+                await exchange(conn, request_bytes, budget.left())
                 return conn
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
                 kind = type(e).__name__
@@ -178,7 +195,7 @@ async def open_served(port: int, count: int, parallel: int, timeout: float
     return [c for c in results if c is not None], failures
 
 
-async def recheck(conns: list[Conn], port: int, parallel: int, timeout: float) -> int:
+async def recheck(conns: list[Conn], port: int, parallel: int, budget: Budget) -> int:
     """One more GET on every connection; how many answered (were still open)."""
     gate = asyncio.Semaphore(parallel)
     request_bytes = hello_request(port)
@@ -186,7 +203,7 @@ async def recheck(conns: list[Conn], port: int, parallel: int, timeout: float) -
     async def one(conn: Conn) -> bool:
         async with gate:
             try:
-                await exchange(conn, request_bytes, timeout)
+                await exchange(conn, request_bytes, budget.left())
                 return True
             except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
                 return False
@@ -202,8 +219,10 @@ async def close_all(conns: list[Conn]) -> None:
 
 async def idle_session(args: argparse.Namespace, proc: Proc, port: int) -> dict[str, Any]:
     """Warm up, measure RSS, open N served keep-alive connections, measure again."""
-    timeout = args.request_timeout
-    warm, _ = await open_served(port, args.warm, args.parallel, timeout)
+    def budget() -> Budget:
+        return Budget(args.request_timeout, args.open_timeout)
+
+    warm, _ = await open_served(port, args.warm, args.parallel, budget())
     await close_all(warm)
     await asyncio.sleep(args.settle)
     before = memory_snapshot(proc.pid)
@@ -212,13 +231,11 @@ async def idle_session(args: argparse.Namespace, proc: Proc, port: int) -> dict[
     conns: list[Conn] = []
     failures: dict[str, int] = {}
     try:
-        conns, failures = await asyncio.wait_for(
-            open_served(port, args.connections, args.parallel, timeout), args.open_timeout)
+        conns, failures = await open_served(port, args.connections, args.parallel, budget())
         open_s = time.monotonic() - t0
         await asyncio.sleep(args.settle)
         held = memory_snapshot(proc.pid)
-        alive = await asyncio.wait_for(recheck(conns, port, args.parallel, timeout),
-                                       args.open_timeout)
+        alive = await recheck(conns, port, args.parallel, budget())
         after_recheck = memory_snapshot(proc.pid)
     finally:
         await close_all(conns)
