@@ -24,8 +24,9 @@ class Headers(Sequence[tuple[bytes, bytes]]):
         items: Sequence[tuple[bytes, bytes]] | Iterator[tuple[bytes, bytes]] = (),
         raw_names: Sequence[bytes] | None = None,
     ) -> None:
-        #: The underlying list of (lowercased name, value) pairs. Do not mutate.
-        self.items: list[tuple[bytes, bytes]] = list(items)
+        #: The underlying list of (lowercased name, value) pairs. Do not mutate. (A list
+        #: given to the constructor becomes this list, without a copy.)
+        self.items: list[tuple[bytes, bytes]] = items if type(items) is list else list(items)
         self._raw_names = raw_names
 
     def __len__(self) -> int:

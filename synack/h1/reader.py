@@ -210,6 +210,10 @@ def _build_request(
     hosts = special.get(b"host")
     if hosts is None or len(hosts) != 1 or _HOST.fullmatch(hosts[0]) is None:
         _check_host(hosts, version)
+    elif len(special) == 1:
+        # Host and no other field that shapes the exchange (the common GET): no body, the
+        # version's default persistence, no expectation, no upgrade.
+        return Request(method, target, version, headers, version == b"1.1")
     if b"transfer-encoding" in special or b"content-length" in special:
         framing, length = _body_framing(special, version, limits)
     else:
