@@ -43,6 +43,9 @@ access_log = logging.getLogger("synack.access")
 #: current response ends (pipelined requests).
 HIGH_WATER = 256 * 1024
 #: While lingering after FIN, discard at most this much input before giving up with an abort.
+#: Seconds a connection that has not sent its first request yet may still send it once the
+#: server drains (see ``HttpProtocol.shutdown``).
+DRAIN_FIRST_REQUEST_GRACE = 1.0
 LINGER_BYTES = 4 * 1024 * 1024
 #: Chunk size for sending files when sendfile is not available (TLS, uvloop).
 FILE_CHUNK = 256 * 1024
@@ -578,11 +581,22 @@ class HttpProtocol(asyncio.Protocol):
         self.abort()
 
     def shutdown(self) -> None:
-        """Graceful server shutdown: close if idle, else make this the last exchange."""
-        if self.exchange is None and self.phase in (_HEAD, _KEEPALIVE) and not self.connection.buffered:
+        """Graceful server shutdown: close if idle, else make this the last exchange.
+
+        An idle keep-alive connection is closed at once (a client must be ready to retry on
+        a kept-alive connection, RFC 9112 §9.3.1). A new connection that has sent nothing yet
+        is different: its first request is likely already on the way, and closing it would
+        throw that request away, so it gets ``DRAIN_FIRST_REQUEST_GRACE`` seconds to arrive
+        and is then answered, with ``Connection: close``.
+        """
+        self.connection.close_after_response()
+        if self.exchange is not None or self.connection.buffered:
+            return
+        if self.phase == _KEEPALIVE:
             self.graceful_close()
-        else:
-            self.connection.close_after_response()
+        elif self.phase == _HEAD:
+            grace = self.context.loop.time() + DRAIN_FIRST_REQUEST_GRACE
+            self.deadline = min(self.deadline, grace) if self.deadline else grace
 
     # ------------------------------------------------------------------ logging
 

@@ -60,6 +60,34 @@ def test_signal_drains_in_flight_request_then_exits_0(server_factory, sig):
     assert '"GET /slow HTTP/1.1" 200' in log
 
 
+def test_a_connection_whose_first_request_is_still_on_its_way_is_answered(server_factory):
+    # Accepted before the drain began, its request not read yet: closing it would throw the
+    # request away (what a --workers reload raced into). It gets a short grace instead.
+    server = server_factory([APP, *FAST, "--keep-alive-timeout", "30"])
+    with server.connect() as early, server.connect() as busy:
+        busy.sendall(get(b"/slow"))
+        wait_for_stderr(server, "slow: started")  # the early connection is surely accepted
+        server.signal(signal.SIGTERM)
+        wait_for_stderr(server, "shutting down")
+        early.sendall(get())
+        reader = Reader(early)
+        response = reader.response()
+        assert response.status == 200 and response.header(b"connection") == b"close"
+        reader.expect_eof()
+        assert Reader(busy).response().body == b"slow done"
+    assert server.wait(20) == 0
+
+
+def test_a_silent_new_connection_does_not_hold_up_the_drain(server_factory):
+    server = server_factory([APP, *FAST])
+    with server.connect() as silent:
+        assert_served(server)
+        server.signal(signal.SIGTERM)
+        data, _ = Reader(silent).read_until_closed()
+        assert data == b""  # closed cleanly after the grace, no response and no reset
+        assert server.wait(20) == 0
+
+
 def test_signal_with_no_connections_exits_0(server_factory):
     server = server_factory([APP, *FAST])
     assert_served(server)
