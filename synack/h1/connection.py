@@ -115,6 +115,16 @@ class ResponseState(enum.Enum):
     ERROR = "ERROR"
 
 
+# The enum members as module globals: the hot paths compare states many times per request,
+# and a global is about half the cost of an Enum class attribute lookup.
+_RQ_IDLE, _RQ_BODY, _RQ_DONE, _RQ_CLOSED, _RQ_ERROR = (
+    RequestState.IDLE, RequestState.BODY, RequestState.DONE, RequestState.CLOSED, RequestState.ERROR
+)
+_RS_IDLE, _RS_BODY, _RS_DONE, _RS_ERROR = (
+    ResponseState.IDLE, ResponseState.BODY, ResponseState.DONE, ResponseState.ERROR
+)
+_FRAMING_NONE, _FRAMING_LENGTH = Framing.NONE, Framing.LENGTH
+
 _NO_BODY_STATUSES = frozenset((204, 304))
 #: Marks a response whose Content-Length was computed from the body passed to send_response.
 _BODY_AS_GIVEN = object()
@@ -153,8 +163,8 @@ class ServerConnection:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits if limits is not None else Limits()
-        self.request_state = RequestState.IDLE
-        self.response_state = ResponseState.IDLE
+        self.request_state = _RQ_IDLE
+        self.response_state = _RS_IDLE
         #: The request being answered (None until its head is parsed).
         self.request: Request | None = None
         self._buffer = bytearray()
@@ -204,17 +214,17 @@ class ServerConnection:
         """
         state = self.request_state
         try:
-            if state is RequestState.BODY:
+            if state is _RQ_BODY:
                 return self._next_body()
-            if state is RequestState.IDLE:
+            if state is _RQ_IDLE:
                 return self._next_head()
         except RemoteProtocolError:
-            self.request_state = RequestState.ERROR
+            self.request_state = _RQ_ERROR
             self._keep_alive = False
             raise
-        if state is RequestState.DONE:
+        if state is _RQ_DONE:
             return PAUSED
-        if state is RequestState.CLOSED:
+        if state is _RQ_CLOSED:
             return ConnectionClosed()
         raise RemoteProtocolError("cannot read after a protocol error")
 
@@ -248,13 +258,13 @@ class ServerConnection:
         self._keep_alive = request.keep_alive
         self._continue_owed = request.expect_continue
         framing = request.framing
-        if framing is Framing.NONE:
+        if framing is _FRAMING_NONE:
             self._reader = None
-        elif framing is Framing.LENGTH:
+        elif framing is _FRAMING_LENGTH:
             self._reader = LengthReader(request.content_length or 0)
         else:
             self._reader = ChunkedReader(self.limits)
-        self.request_state = RequestState.BODY
+        self.request_state = _RQ_BODY
         return request
 
     def _incomplete_head(self) -> ConnectionClosed | Signal:
@@ -269,24 +279,24 @@ class ServerConnection:
             )
         if self.client_eof:
             if size == 0:
-                self.request_state = RequestState.CLOSED
+                self.request_state = _RQ_CLOSED
                 return ConnectionClosed()
             raise RemoteProtocolError("client closed in the middle of a request head")
         self._search_from = max(0, size - 3)
         return NEED_DATA
 
     def skip_empty_body(self) -> None:
-        """Consume the EndOfMessage of a request whose framing is ``Framing.NONE`` (what the
+        """Consume the EndOfMessage of a request whose framing is ``_FRAMING_NONE`` (what the
         next ``next_event()`` would return), without building the event."""
-        if self.request_state is RequestState.BODY and self._reader is None:
-            self.request_state = RequestState.DONE
+        if self.request_state is _RQ_BODY and self._reader is None:
+            self.request_state = _RQ_DONE
         else:
             raise LocalProtocolError("skip_empty_body() needs a request without a body")
 
     def _next_body(self) -> Data | EndOfMessage | Signal:
         reader = self._reader
         if reader is None:
-            self.request_state = RequestState.DONE
+            self.request_state = _RQ_DONE
             return EMPTY_EOM
         event = reader.read(self._buffer)
         if event is None:
@@ -294,7 +304,7 @@ class ServerConnection:
                 raise RemoteProtocolError(reader.incomplete())
             return NEED_DATA
         if type(event) is EndOfMessage:
-            self.request_state = RequestState.DONE
+            self.request_state = _RQ_DONE
             self._reader = None
         return event
 
@@ -331,7 +341,7 @@ class ServerConnection:
             if kind is InformationalResponse:
                 return [self._informational(event)]
         except LocalProtocolError:
-            self.response_state = ResponseState.ERROR
+            self.response_state = _RS_ERROR
             self._keep_alive = False
             raise
         raise LocalProtocolError(f"cannot send {kind.__name__}")
@@ -348,13 +358,13 @@ class ServerConnection:
             head = self._start_response(status, headers, reason, len(body))
             if self._writer is _BODY_AS_GIVEN:
                 # The length came from this very body: nothing left to check or frame.
-                self.response_state = ResponseState.DONE
+                self.response_state = _RS_DONE
                 self._writer = None
                 return head + body if body else head
             pieces = self._writer.write(body) if body else []
             pieces += self._writer.end()
         except LocalProtocolError:
-            self.response_state = ResponseState.ERROR
+            self.response_state = _RS_ERROR
             self._keep_alive = False
             raise
         self._finish_response()
@@ -363,7 +373,7 @@ class ServerConnection:
         return head
 
     def _informational(self, event: InformationalResponse) -> bytes:
-        if self.response_state is not ResponseState.IDLE:
+        if self.response_state is not _RS_IDLE:
             raise LocalProtocolError("informational response after the response started")
         if not 100 <= event.status < 200 or event.status == 101:
             raise LocalProtocolError(f"{event.status} is not an informational status")
@@ -377,7 +387,7 @@ class ServerConnection:
     def _start_response(
         self, status: int, headers: Any, reason: bytes, body_length: int | None
     ) -> bytes:
-        if self.response_state is not ResponseState.IDLE:
+        if self.response_state is not _RS_IDLE:
             raise LocalProtocolError(f"response already started (state {self.response_state.name})")
         if type(status) is not int or not 200 <= status <= 999:
             if not (status == 101 and self.request is not None and self.request.upgrade):
@@ -388,7 +398,7 @@ class ServerConnection:
             # bytes that follow are body or a new request, so this connection ends here.
             self._continue_owed = False
             self._keep_alive = False
-        if self.request_state is RequestState.ERROR:
+        if self.request_state is _RQ_ERROR:
             self._keep_alive = False
         fields: list[bytes] = []
         length: bytes | None = None
@@ -460,26 +470,26 @@ class ServerConnection:
             fields.append(_CONNECTION_CLOSE)
         elif request is not None and request.http_version == b"1.0":
             fields.append(_CONNECTION_KEEP_ALIVE)
-        self.response_state = ResponseState.BODY
+        self.response_state = _RS_BODY
         self.response_status = status
         fields.append(b"\r\n")
         cached = None if reason else _STATUS_LINES.get(status)
         return (cached or status_line(status, reason)) + self.default_headers + b"".join(fields)
 
     def _send_data(self, data: Any) -> list[Any]:
-        if self.response_state is not ResponseState.BODY:
+        if self.response_state is not _RS_BODY:
             raise LocalProtocolError(f"cannot send body in state {self.response_state.name}")
         return self._writer.write(data)  # type: ignore[no-any-return]
 
     def _send_end(self, trailers: Any) -> list[Any]:
-        if self.response_state is not ResponseState.BODY:
+        if self.response_state is not _RS_BODY:
             raise LocalProtocolError(f"cannot end body in state {self.response_state.name}")
         pieces: list[Any] = self._writer.end(trailers)
         self._finish_response()
         return pieces
 
     def _finish_response(self) -> None:
-        self.response_state = ResponseState.DONE
+        self.response_state = _RS_DONE
         self._writer = None
 
     # ------------------------------------------------------------------ cycle
@@ -502,14 +512,14 @@ class ServerConnection:
 
         Returns True when the request is now complete (the connection can be reused).
         """
-        while self.request_state is RequestState.BODY:
+        while self.request_state is _RQ_BODY:
             try:
                 event = self.next_event()
             except RemoteProtocolError:
                 return False
             if event is NEED_DATA:
                 return False
-        return self.request_state is RequestState.DONE
+        return self.request_state is _RQ_DONE
 
     def close_after_response(self) -> None:
         """Make the current exchange the last on this connection (graceful shutdown)."""
@@ -518,17 +528,17 @@ class ServerConnection:
     def next_cycle(self) -> bool:
         """Start the next cycle if this exchange is complete and the connection may be reused
         (skipping an unread request body that is already buffered). Returns whether it did."""
-        if self.request_state is RequestState.BODY:
+        if self.request_state is _RQ_BODY:
             self.discard_buffered_body()
         if (
-            self.request_state is not RequestState.DONE
-            or self.response_state is not ResponseState.DONE
+            self.request_state is not _RQ_DONE
+            or self.response_state is not _RS_DONE
             or not self._keep_alive
             or self.client_eof
         ):
             return False
-        self.request_state = RequestState.IDLE
-        self.response_state = ResponseState.IDLE
+        self.request_state = _RQ_IDLE
+        self.response_state = _RS_IDLE
         self.request = None
         self._reader = None
         return True
@@ -540,15 +550,15 @@ class ServerConnection:
             LocalProtocolError: if the exchange is not complete or the connection can't be reused.
         """
         if (
-            self.request_state is not RequestState.DONE
-            or self.response_state is not ResponseState.DONE
+            self.request_state is not _RQ_DONE
+            or self.response_state is not _RS_DONE
             or not self.keep_alive
         ):
             raise LocalProtocolError(
                 f"cannot start a new cycle (request {self.request_state.name}, "
                 f"response {self.response_state.name}, keep_alive {self.keep_alive})"
             )
-        self.request_state = RequestState.IDLE
-        self.response_state = ResponseState.IDLE
+        self.request_state = _RQ_IDLE
+        self.response_state = _RS_IDLE
         self.request = None
         self._reader = None

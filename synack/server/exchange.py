@@ -53,6 +53,7 @@ class Handler(Protocol):
 
 
 _HEAD_IDLE, _HEAD_PENDING, _HEAD_SENT = 0, 1, 2
+_REQUEST_BODY = RequestState.BODY  # a global: cheaper than the Enum attribute per body chunk
 
 
 class Exchange:
@@ -156,7 +157,7 @@ class Exchange:
 
     def _read_ahead(self, connection: Any) -> None:
         # Peek one event so the caller knows whether more body follows (ASGI more_body).
-        if connection.request_state is not RequestState.BODY:
+        if connection.request_state is not _REQUEST_BODY:
             return
         try:
             event = connection.next_event()

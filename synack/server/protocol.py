@@ -54,6 +54,7 @@ SENDFILE_SLICE = 256 * 1024
 
 # Phases, each with its own deadline (see timeouts.py).
 _HEAD, _APP, _BODY, _WRITE, _KEEPALIVE, _LINGER, _CLOSED = range(7)
+_FRAMING_NONE = Framing.NONE
 
 
 class ServerContext:
@@ -214,7 +215,7 @@ class HttpProtocol(asyncio.Protocol):
         """Start handling ``request``. True when it was answered synchronously and the
         connection is back to waiting with bytes or EOF to look at (the caller loops instead
         of recursing, so a long pipeline of cached files cannot exhaust the stack)."""
-        body_done = request.framing is Framing.NONE
+        body_done = request.framing is _FRAMING_NONE
         if body_done:
             self.connection.skip_empty_body()
         self.phase = _APP
