@@ -224,7 +224,17 @@ class _Cycle:
                 return
             await self._body(message)
         elif state == _START and kind == "http.response.start":
-            self._start(message)
+            # (Inline: every response passes here.) Nothing is written yet, so a client that
+            # is gone is reported by the first body message, as the spec allows.
+            status = message.get("status")
+            if type(status) is not int or not 200 <= status <= 999:
+                raise ASGIProtocolError(
+                    f"http.response.start 'status' must be an int from 200 to 999, got {status!r}"
+                )
+            headers = _headers(message.get("headers", ()))
+            self.trailers = bool(message.get("trailers", False))
+            self.state = _BODY
+            exchange.start_response(status, headers)
         elif state == _START and kind == "http.response.early_hint":
             if exchange.disconnected:
                 raise ClientDisconnected("client disconnected")
@@ -244,17 +254,6 @@ class _Cycle:
                 f"unexpected ASGI message {kind!r} in state {_STATE_NAMES[state]}:"
                 f" expected {_EXPECTED[state]}"
             )
-
-    def _start(self, message: Message) -> None:
-        status = message.get("status")
-        if type(status) is not int or not 200 <= status <= 999:
-            raise ASGIProtocolError(f"http.response.start 'status' must be an int from 200 to 999, got {status!r}")
-        headers = _headers(message.get("headers", ()))
-        self.trailers = bool(message.get("trailers", False))
-        if self.exchange.disconnected:
-            raise ClientDisconnected("client disconnected")
-        self.state = _BODY
-        self.exchange.start_response(status, headers)
 
     async def _body(self, message: Message) -> None:
         self.streaming = True
