@@ -46,8 +46,8 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402  (after the sys.path line, so `python bench/memory.py` works)
-    BENCH, HELLO, POST_SIZE, RESULTS_DIR, SERVERS, TASKSET, WORKLOADS, Proc, Server,
-    Unavailable, Workload, cpu_times, descendants, server_by_key, with_args, fmt_ms, fmt_rps, git_rev, log, loadavg,
+    BENCH, CLK_TCK, HELLO, POST_SIZE, RESULTS_DIR, SERVERS, TASKSET, WORKLOADS, Proc, Server,
+    Unavailable, Workload, descendants, server_by_key, with_args, fmt_ms, fmt_rps, git_rev, log, loadavg,
     machine, missing_reason, parse_wrk, request, start_server, stop_all, tree_jiffies, versions,
 )
 
@@ -289,8 +289,8 @@ SOAK_WORKLOAD = Workload("soak", "asgi", "mixed ASGI load: hello GETs + 64 KiB P
 
 
 def half_growth(samples: list[dict[str, float]], duration: float) -> dict[str, Any]:
-    """RSS growth over the second half of the run: last − the sample nearest the middle,
-    and the least-squares slope of the second-half samples (KiB per minute)."""
+    """RSS growth over the second half of the run: last sample − the first sample at or after
+    half time, and the least-squares slope of those second-half samples (KiB per minute)."""
     second = [s for s in samples if s["t_s"] >= duration / 2]
     if len(second) < 2:
         return {"growth_kib": None, "slope_kib_per_min": None, "samples": len(second)}
@@ -313,10 +313,11 @@ def measure_soak(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         if (status, body) != (200, str(POST_SIZE).encode()):
             raise Unavailable(f"POST /echo answered {status} {body[:40]!r}")
         idle = memory_snapshot(proc.pid)
-        argv = [shutil.which("wrk") or "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
-                "--latency", "-s", str(BENCH / SOAK_LUA), f"http://127.0.0.1:{port}{path}"]
+        argv = [shutil.which("wrk") or "wrk", f"-t{args.threads}", f"-c{args.connections}",
+                f"-d{args.duration}s", "--latency", "-s", str(BENCH / SOAK_LUA),
+                f"http://127.0.0.1:{port}{path}"]
         workdir = proc.log_path.parent
-        cpu0, jiff0 = cpu_times()[0], tree_jiffies(proc.pid)
+        jiff0 = tree_jiffies(proc.pid)
         wrk = Proc(argv, workdir / "wrk.txt", args.client_cpu, dict(os.environ))
         start = time.monotonic()
         samples: list[dict[str, float]] = []
@@ -336,7 +337,7 @@ def measure_soak(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         if wrk.alive():
             raise RuntimeError(f"wrk still running {args.duration + 30} s after the start")
         server_cores = (tree_jiffies(proc.pid) - jiff0) / (
-            max(cpu_times()[0] - cpu0, 1e-3) * os.sysconf("SC_CLK_TCK"))
+            max(time.monotonic() - start, 1e-3) * CLK_TCK)
         out = (workdir / "wrk.txt").read_text(errors="replace")
         if wrk.popen.returncode not in (0, None):
             raise RuntimeError(f"wrk exited with {wrk.popen.returncode}: {wrk.log_tail()}")
