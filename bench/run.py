@@ -347,7 +347,12 @@ def descendants(pid: int) -> list[tuple[int, str]]:
 
 
 def tree_jiffies(pid: int) -> int:
-    return proc_jiffies(pid) + sum(proc_jiffies(p) for p, _ in descendants(pid))
+    return sum(tree_jiffies_by_pid(pid).values())
+
+
+def tree_jiffies_by_pid(pid: int) -> dict[int, int]:
+    """CPU jiffies of pid and of each live descendant (a master and its workers)."""
+    return {p: proc_jiffies(p) for p in [pid] + [p for p, _ in descendants(pid)]}
 
 
 def cpu_times() -> tuple[float, int]:
@@ -530,10 +535,11 @@ def wrk_argv(args: argparse.Namespace, w: Workload, port: int, path: str,
 
 def run_wrk(args: argparse.Namespace, w: Workload, port: int, path: str, duration: int,
             log: Path, server: Proc | None = None) -> tuple[str, dict[str, float]]:
-    """Run wrk to completion (bounded); returns its output and CPU use in cores."""
+    """Run wrk to completion (bounded); returns its output and CPU use in cores: server
+    (all its processes), server_busiest (its busiest process), wrk, other."""
     env = dict(os.environ)
     t0, busy0 = cpu_times()
-    srv0 = tree_jiffies(server.pid) if server else 0
+    by_pid0 = tree_jiffies_by_pid(server.pid) if server else {}
     self0 = self_jiffies()
     proc = Proc(wrk_argv(args, w, port, path, duration), log, args.client_cpu, env)
     try:
@@ -541,7 +547,7 @@ def run_wrk(args: argparse.Namespace, w: Workload, port: int, path: str, duratio
             raise RuntimeError(f"wrk did not finish within {duration + 30:g} s")
         wrk_cpu = proc_jiffies(proc.pid)
         t1, busy1 = cpu_times()
-        srv1 = tree_jiffies(server.pid) if server else 0
+        by_pid1 = tree_jiffies_by_pid(server.pid) if server else {}
         self1 = self_jiffies()
     finally:
         proc.stop()
@@ -549,8 +555,11 @@ def run_wrk(args: argparse.Namespace, w: Workload, port: int, path: str, duratio
     if proc.popen.returncode not in (0, None):
         raise RuntimeError(f"wrk exited with {proc.popen.returncode}: {proc.log_tail()}")
     span = max(t1 - t0, 1e-3) * CLK_TCK
+    srv0, srv1 = sum(by_pid0.values()), sum(by_pid1.values())
+    per_proc = [j - by_pid0.get(p, 0) for p, j in by_pid1.items()]
     cpu = {
         "server": (srv1 - srv0) / span,
+        "server_busiest": max(per_proc, default=0) / span,
         "wrk": wrk_cpu / span,
         "other": max(0.0, (busy1 - busy0) - (srv1 - srv0) - wrk_cpu - (self1 - self0)) / span,
     }

@@ -140,6 +140,7 @@ def summarize(row: dict[str, Any]) -> None:
     row["median_p50_ms"] = statistics.median(r["p50_ms"] for r in ok)
     row["median_p99_ms"] = statistics.median(r["p99_ms"] for r in ok)
     row["server_cpu"] = statistics.median(r["cpu"]["server"] for r in ok)
+    row["server_busiest"] = statistics.median(r["cpu"]["server_busiest"] for r in ok)
     row["wrk_cpu"] = statistics.median(r["cpu"]["wrk"] for r in ok)
     row["noisy"] = any(r["noisy"] for r in ok)
     errors: dict[str, int] = {}
@@ -214,13 +215,15 @@ def concurrency_md(rows: list[dict[str, Any]], args: argparse.Namespace,
 def workers_md(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     by_key = {r["key"]: r for r in rows}
     two = by_key["w2 unpinned"]
-    lines = [f"| setting {HEAD} w2 ÷ this | notes |", f"|---|{RULE}---:|---|"]
+    lines = [f"| setting {HEAD} busiest process | w2 ÷ this | notes |",
+             f"|---|{RULE}---:|---:|---|"]
     for row in rows:
         r = ratio(two, row) if row is not two else None
         if row is not two:
             summary[f"workers 2 / {row['key']}"] = r
-        lines.append(f"| {row['label']} | {cells(row)} | {fmt_ratio(r) if row is not two else '–'} | "
-                     f"{notes(row)} |")
+        busiest = f"{row['server_busiest']:.0%}" if row["status"] == "ok" else "–"
+        lines.append(f"| {row['label']} | {cells(row)} | {busiest} | "
+                     f"{fmt_ratio(r) if row is not two else '–'} | {notes(row)} |")
     return "\n".join(lines)
 
 
@@ -259,7 +262,10 @@ def report(args: argparse.Namespace, meta: dict[str, Any],
                 f"wrk -c{args.low}.  The two-worker server cannot be pinned to one core, so it "
                 "and wrk run unpinned and share the machine's cores (wrk takes part of the CPU "
                 "the second worker would need); `--workers 1` is shown pinned (bench/run.py's "
-                "setting) and unpinned (the same conditions as `--workers 2`).", "",
+                "setting) and unpinned (the same conditions as `--workers 2`).  *busiest "
+                "process*: CPU of the server's busiest process (for `--workers 2`: a worker "
+                "near 100 % while the server total is near 100 % means one worker served "
+                "nearly every connection).", "",
                 workers_md(results["workers"], summary), ""]
     if "latency" in results:
         out += ["## single-connection latency: wrk -t1 -c1", "",
