@@ -177,8 +177,13 @@ def notes(row: dict[str, Any]) -> str:
 def cells(row: dict[str, Any]) -> str:
     if row["status"] != "ok":
         return "n/a | n/a | n/a | – | –"
-    return (f"{fmt_rps(row['median_rps'])} | {fmt_ms(row['median_p50_ms'])} | "
-            f"{fmt_ms(row['median_p99_ms'])} | {row['server_cpu']:.0%} | {row['wrk_cpu']:.0%}")
+    return (f"{fmt_rps(row['median_rps'])} | {fmt_latency(row['median_p50_ms'])} | "
+            f"{fmt_latency(row['median_p99_ms'])} | {row['server_cpu']:.0%} | {row['wrk_cpu']:.0%}")
+
+
+def fmt_latency(ms: float) -> str:
+    """Microseconds below 1 ms (single-connection latencies are ~100 µs), else run.py's."""
+    return f"{ms * 1000:.0f} µs" if ms < 1 else fmt_ms(ms)
 
 
 def ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
