@@ -453,7 +453,10 @@ class ServerConnection:
             self._writer = NoBodyWriter()
         elif length is not None:
             fields.append(b"content-length: %s\r\n" % length)
-            self._writer = LengthWriter(int(length))
+            if body_length is not None and not chunked and int(length) == body_length:
+                self._writer = _BODY_AS_GIVEN  # the whole body is here and has that length
+            else:
+                self._writer = LengthWriter(int(length))
         elif body_length is not None and not chunked:
             fields.append(b"content-length: %d\r\n" % body_length)
             self._writer = _BODY_AS_GIVEN
