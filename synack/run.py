@@ -14,7 +14,7 @@ from .config import Config
 from .logs import setup_logging
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
-from .server.worker import Worker, WorkerSettings
+from .server.worker import ACCEPT_BATCH, SHARED_ACCEPT_BATCH, Worker, WorkerSettings
 from .supervisor.arbiter import WORKER_BOOT_ERROR, Arbiter, ArbiterSettings
 
 __all__ = ["run", "StartupError", "bind"]
@@ -42,6 +42,8 @@ def _worker_settings(config: Config) -> WorkerSettings:
         root_path=config.root_path,
         max_connections=config.max_connections,
         loop=config.loop,
+        # Workers of a supervisor share the listening sockets: take turns accepting.
+        accept_batch=SHARED_ACCEPT_BATCH if config.workers > 1 else ACCEPT_BATCH,
     )
 
 

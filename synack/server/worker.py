@@ -19,7 +19,7 @@ from .listeners import describe
 from .protocol import HttpProtocol, ServerContext
 from .timeouts import Timeouts
 
-__all__ = ["Worker", "WorkerSettings", "new_event_loop"]
+__all__ = ["Worker", "WorkerSettings", "new_event_loop", "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH"]
 
 error_log = logging.getLogger("synack.error")
 
@@ -28,6 +28,11 @@ _ACCEPT_ERRNOS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENO
 ACCEPT_RETRY_DELAY = 0.5
 #: Connections accepted per readiness event, so one listener can't starve the loop.
 ACCEPT_BATCH = 64
+#: The same when several worker processes share the listener: one connection per readiness
+#: event, then back to the loop, so that a burst of connections (64 arriving at once) is
+#: spread over the workers instead of going to whichever woke first, and a busy worker,
+#: whose loop turns slower, takes fewer new connections than an idle one.
+SHARED_ACCEPT_BATCH = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,8 @@ class WorkerSettings:
     max_connections: int = 10_000
     loop: str = "auto"
     ssl_context: ssl.SSLContext | None = None
+    #: Connections accepted per readiness event (``SHARED_ACCEPT_BATCH`` under a supervisor).
+    accept_batch: int = ACCEPT_BATCH
 
 
 def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
@@ -81,7 +88,7 @@ class _Acceptor:
 
     def _accept(self) -> None:
         worker = self.worker
-        for _ in range(ACCEPT_BATCH):
+        for _ in range(worker.settings.accept_batch):
             if worker.at_capacity():
                 worker.pause_accepting()
                 return

@@ -1,0 +1,47 @@
+"""The accept loop's batch: a single worker drains the backlog in batches of 64 per readiness
+event; workers that share a listener (--workers N) take one connection per turn, so a burst
+of connections is spread over them instead of going to whichever woke first."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from synack.config import Config
+from synack.h1 import Limits
+from synack.run import _worker_settings
+from synack.server.timeouts import Timeouts
+from synack.server.worker import ACCEPT_BATCH, SHARED_ACCEPT_BATCH, Worker, WorkerSettings
+
+
+async def _never(exchange) -> None:  # type: ignore[no-untyped-def]
+    raise AssertionError("no request is sent in this test")
+
+
+def test_supervised_workers_take_turns_and_a_single_worker_batches() -> None:
+    assert SHARED_ACCEPT_BATCH == 1 < ACCEPT_BATCH
+    assert _worker_settings(Config(workers=2)).accept_batch == SHARED_ACCEPT_BATCH
+    assert _worker_settings(Config(workers=1)).accept_batch == ACCEPT_BATCH
+
+
+@pytest.mark.parametrize("batch", [SHARED_ACCEPT_BATCH, 3, ACCEPT_BATCH])
+def test_one_readiness_event_accepts_at_most_the_batch(batch: int) -> None:
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    listener.setblocking(False)
+    clients: list[socket.socket] = []
+    accepted: list[socket.socket] = []
+    worker = Worker(_never, [listener], Limits(), Timeouts(), WorkerSettings(accept_batch=batch, loop="asyncio"))
+    worker.connect = accepted.append  # type: ignore[method-assign]  # keep what was accepted
+    try:
+        for _ in range(10):
+            clients.append(socket.create_connection(listener.getsockname()))
+        time.sleep(0.2)  # all ten handshakes complete and queued
+        worker.acceptors[0]._accept()
+        assert len(accepted) == min(batch, 10)
+    finally:
+        for sock in clients + accepted:
+            sock.close()
+        worker.loop.close()
+        listener.close()
