@@ -178,4 +178,3 @@ def test_missing_module_is_one_line_error_with_workers() -> None:
     assert result.stderr.strip().splitlines() == [
         "synack: error: could not import module 'no_such_module_here': no module named 'no_such_module_here'"
     ]
-
