@@ -43,7 +43,14 @@ class Server:
         self.host = ""
         self.port = 0
         self.uds: str | None = None
-        self._wait_ready(ready_timeout)
+        try:
+            self._wait_ready(ready_timeout)
+        except BaseException:
+            self.kill()
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    stream.close()
+            raise
 
     def _read_some(self, timeout: float) -> bool:
         assert self.process.stderr is not None
