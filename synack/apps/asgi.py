@@ -168,11 +168,13 @@ class _Cycle:
         if self.state == _DONE or exchange.disconnected:
             return dict(_DISCONNECT)
         if exchange.more_body:
-            try:
-                data = await exchange.receive()
-            except (ClientDisconnected, BodyError):
-                # BodyError: the driver has already answered (400/408/413) and is closing.
-                return dict(_DISCONNECT)
+            data = exchange.receive_nowait()  # no coroutine when the body is already here
+            if data is None:
+                try:
+                    data = await exchange.receive()
+                except (ClientDisconnected, BodyError):
+                    # BodyError: the driver has already answered (400/408/413) and is closing.
+                    return dict(_DISCONNECT)
             more = exchange.more_body
             self.request_sent = not more
             return {"type": "http.request", "body": data, "more_body": more}

@@ -156,7 +156,7 @@ class ServerConnection:
         "_reader",
         "_writer",
         "_keep_alive",
-        "_continue_owed",
+        "continue_owed",
         "default_headers",
         "response_status",
     )
@@ -174,7 +174,8 @@ class ServerConnection:
         self._reader: LengthReader | ChunkedReader | None = None
         self._writer: Any = None
         self._keep_alive = True
-        self._continue_owed = False
+        #: The client asked for ``100 Continue`` and has not been sent it (nor a response).
+        self.continue_owed = False
         #: Pre-serialised header lines added to every response (the driver's date/server).
         self.default_headers = b""
         #: Status of the response sent for the current request (0 before one starts).
@@ -256,7 +257,7 @@ class ServerConnection:
         self.request = request
         self.response_status = 0
         self._keep_alive = request.keep_alive
-        self._continue_owed = request.expect_continue
+        self.continue_owed = request.expect_continue
         framing = request.framing
         if framing is _FRAMING_NONE:
             self._reader = None
@@ -310,16 +311,11 @@ class ServerConnection:
 
     # ------------------------------------------------------------------ sending
 
-    @property
-    def continue_owed(self) -> bool:
-        """The client asked for ``100 Continue`` and has not been sent it (nor a response)."""
-        return self._continue_owed
-
     def send_continue(self) -> bytes:
         """Bytes of ``100 Continue`` if owed (b"" otherwise); call when the body is first read."""
-        if not self._continue_owed:
+        if not self.continue_owed:
             return b""
-        self._continue_owed = False
+        self.continue_owed = False
         return b"HTTP/1.1 100 Continue\r\n\r\n"
 
     def send(self, event: Any) -> list[Any]:
@@ -381,7 +377,7 @@ class ServerConnection:
         for name, value in fields:
             check_field(name, value)
         if event.status == 100:
-            self._continue_owed = False
+            self.continue_owed = False
         return status_line(event.status) + encode_fields(fields) + b"\r\n"
 
     def _start_response(
@@ -393,10 +389,10 @@ class ServerConnection:
             if not (status == 101 and self.request is not None and self.request.upgrade):
                 raise LocalProtocolError(f"invalid final status {status!r}")
         request = self.request
-        if self._continue_owed:
+        if self.continue_owed:
             # The client may still be waiting to send its body; we cannot know whether the
             # bytes that follow are body or a new request, so this connection ends here.
-            self._continue_owed = False
+            self.continue_owed = False
             self._keep_alive = False
         if self.request_state is _RQ_ERROR:
             self._keep_alive = False

@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 EMPTY_EOM = EndOfMessage()
+# Globals, not Enum attribute lookups (about half the cost) on the per-request path.
+_FRAMING_NONE, _FRAMING_LENGTH, _FRAMING_CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
 
 _BARE_LF_LINES = re.compile(rb"\r?\n")
 _SPECIAL = frozenset(
@@ -214,10 +216,21 @@ def _build_request(
         # Host and no other field that shapes the exchange (the common GET): no body, the
         # version's default persistence, no expectation, no upgrade.
         return Request(method, target, version, headers, version == b"1.1")
+    elif len(special) == 2:
+        # Host and one plain Content-Length (the common POST): 1*DIGIT, bounded like
+        # CONTENT_LENGTH, within the body limit. Anything else is decided below.
+        lengths = special.get(b"content-length")
+        if lengths is not None and len(lengths) == 1:
+            value = lengths[0]
+            if value.isdigit() and len(value) <= 18:
+                declared = int(value)
+                if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
+                    return Request(method, target, version, headers, version == b"1.1", False,
+                                   _FRAMING_LENGTH if declared else _FRAMING_NONE, declared)
     if b"transfer-encoding" in special or b"content-length" in special:
         framing, length = _body_framing(special, version, limits)
     else:
-        framing, length = Framing.NONE, None
+        framing, length = _FRAMING_NONE, None
     connection_values = special.get(b"connection")
     connection = _tokens(connection_values) if connection_values else ()
     if version == b"1.1":
@@ -228,7 +241,7 @@ def _build_request(
     upgrade = None
     expect_values = special.get(b"expect")
     if expect_values is not None:
-        expect_continue = _expectation(expect_values, version) and framing is not Framing.NONE
+        expect_continue = _expectation(expect_values, version) and framing is not _FRAMING_NONE
     upgrade_values = special.get(b"upgrade")
     if upgrade_values and b"upgrade" in connection:
         upgrade = upgrade_values[0]
@@ -283,13 +296,13 @@ def _body_framing(
         if len(codings) > 1:
             # RFC 9112 §6.1: a transfer coding we don't understand → SHOULD respond 501.
             raise _error("unsupported transfer coding", 501)
-        return Framing.CHUNKED, None
+        return _FRAMING_CHUNKED, None
     if content_length is None:
-        return Framing.NONE, None
+        return _FRAMING_NONE, None
     length = _content_length(content_length)
     if limits.max_body_bytes is not None and length > limits.max_body_bytes:
         raise _error(f"request body too large (limit {limits.max_body_bytes} bytes)", 413)
-    return (Framing.LENGTH if length else Framing.NONE), length
+    return (_FRAMING_LENGTH if length else _FRAMING_NONE), length
 
 
 def _content_length(values: list[bytes]) -> int:

@@ -116,6 +116,33 @@ class Exchange:
     def response_complete(self) -> bool:
         return self._ended
 
+    def receive_nowait(self) -> bytes | None:
+        """What ``receive()`` would return, when that needs no waiting (the body, or the
+        rest of it, is already buffered); None when ``await receive()`` must be used."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            return pending
+        if self.body_done:
+            return b""
+        connection = self._protocol.connection
+        if connection.continue_owed or self._error is not None:
+            return None
+        try:
+            event = connection.next_event()
+        except RemoteProtocolError as error:
+            self._error = error  # raised by receive(), which answers it
+            return None
+        kind = type(event)
+        if kind is Data:
+            data: bytes = event.data  # type: ignore[union-attr]
+            self._read_ahead(connection)
+            return data
+        if kind is EndOfMessage:
+            self.body_done = True
+            return b""
+        return None
+
     async def receive(self) -> bytes:
         """The next piece of request body, or ``b""`` once it is complete.
 
@@ -150,7 +177,6 @@ class Exchange:
                 return data
             if kind is EndOfMessage:
                 self.body_done = True
-                protocol.body_complete()
                 return b""
             if event is NEED_DATA:
                 await protocol.wait_for_body()
@@ -167,7 +193,6 @@ class Exchange:
         kind = type(event)
         if kind is EndOfMessage:
             self.body_done = True
-            self._protocol.body_complete()
         elif kind is Data:
             self._pending = event.data
 

@@ -331,9 +331,6 @@ class HttpProtocol(asyncio.Protocol):
                 self.phase = _APP
                 self.deadline = 0.0
 
-    def body_complete(self) -> None:
-        """The whole request body has been parsed."""
-
     def body_error(self, error: RemoteProtocolError) -> None:
         """The request body broke the rules (or the limit): answer if possible, then close."""
         if self.closed or self.phase == _LINGER:
