@@ -675,6 +675,25 @@ def start_server(args: argparse.Namespace, server: Server, w: Workload, static_d
     return proc, port, path
 
 
+def measure_into(row: dict[str, Any], head: str,
+                 measure_round: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run one measurement for a table row and append it (or its error) to ``row["rounds"]``.
+    A server that turns out to be unavailable gets ``row["reason"]`` (later rounds skip it).
+    Returns the measurement, or None when there is none to report."""
+    try:
+        r = measure_round()
+    except Unavailable as e:
+        row["reason"] = str(e)  # deterministic: skip later rounds
+        log(f"{head} n/a: {e}")
+        return None
+    except RuntimeError as e:
+        row["rounds"].append({"error": str(e)})
+        log(f"{head} failed: {e}")
+        return None
+    row["rounds"].append(r)
+    return r
+
+
 def measure(args: argparse.Namespace, server: Server, w: Workload, static_dir: Path,
             scratch: Path, round_no: int) -> dict[str, Any]:
     tag = f"r{round_no}"
@@ -1098,17 +1117,10 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     server = servers_by_key[row["key"]]
                     head = f"[round {round_no}/{args.rounds}] {name:<10} {server.key:<18}"
-                    try:
-                        r = measure(args, server, w, static_dir, scratch, round_no)
-                    except Unavailable as e:
-                        row["reason"] = str(e)  # deterministic: skip later rounds
-                        log(f"{head} n/a: {e}")
+                    r = measure_into(row, head, lambda: measure(args, server, w, static_dir,
+                                                                scratch, round_no))
+                    if r is None:
                         continue
-                    except RuntimeError as e:
-                        row["rounds"].append({"error": str(e)})
-                        log(f"{head} failed: {e}")
-                        continue
-                    row["rounds"].append(r)
                     log(f"{head} {fmt_rps(r['rps']):>9} req/s  p99 {fmt_ms(r['p99_ms']):>9}  "
                         f"cpu server {r['cpu']['server']:.2f} wrk {r['cpu']['wrk']:.2f} "
                         f"other {r['cpu']['other']:.2f}"

@@ -42,8 +42,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402  (after the sys.path line, so `python bench/scaling.py` works)
-    RESULTS_DIR, TASKSET, WORKLOADS, Server, Unavailable, _nofile, fmt_ms, fmt_rps, git_rev,
-    loadavg, log, machine, measure, missing_reason, server_by_key, stop_all, versions,
+    RESULTS_DIR, TASKSET, WORKLOADS, Server, _nofile, fmt_ms, fmt_rps, git_rev,
+    loadavg, log, machine, measure, measure_into, missing_reason, server_by_key, stop_all, versions,
     with_args,
 )
 
@@ -109,18 +109,10 @@ def run_experiment(args: argparse.Namespace, experiment: str, scratch: Path
             if row["reason"]:
                 continue
             head = f"[round {round_no}/{args.rounds}] {experiment:<11} {case.key:<24}"
-            try:
-                r = measure(case_args(args, case), case.server, w, scratch / "static", scratch,
-                            round_no)
-            except Unavailable as e:
-                row["reason"] = str(e)
-                log(f"{head} n/a: {e}")
+            r = measure_into(row, head, lambda: measure(case_args(args, case), case.server, w,
+                                                        scratch / "static", scratch, round_no))
+            if r is None:
                 continue
-            except RuntimeError as e:
-                row["rounds"].append({"error": str(e)})
-                log(f"{head} failed: {e}")
-                continue
-            row["rounds"].append(r)
             log(f"{head} {fmt_rps(r['rps']):>9} req/s  p50 {fmt_ms(r['p50_ms']):>9}  "
                 f"p99 {fmt_ms(r['p99_ms']):>9}  cpu server {r['cpu']['server']:.2f} "
                 f"wrk {r['cpu']['wrk']:.2f} other {r['cpu']['other']:.2f}"
