@@ -152,34 +152,20 @@ class Exchange:
             ClientDisconnected: the client went away before the body was complete.
             BodyError: the body was malformed, too large, or too slow.
         """
-        pending = self._pending
-        if pending is not None:
-            self._pending = None
-            return pending
-        if self.body_done:
-            return b""
         protocol = self._protocol
         connection = protocol.connection
-        if connection.continue_owed:
-            protocol.write(connection.send_continue())
         while True:
-            try:
-                if self._error is not None:
-                    raise self._error
-                event = connection.next_event()
-            except RemoteProtocolError as error:
-                protocol.body_error(error)
-                raise BodyError(error.message, error.status) from None
-            kind = type(event)
-            if kind is Data:
-                data: bytes = event.data  # type: ignore[union-attr]
-                self._read_ahead(connection)
+            data = self.receive_nowait()
+            if data is not None:
                 return data
-            if kind is EndOfMessage:
-                self.body_done = True
-                return b""
-            if event is NEED_DATA:
-                await protocol.wait_for_body()
+            error = self._error
+            if error is not None:
+                protocol.body_error(error)
+                raise BodyError(error.message, error.status)
+            if connection.continue_owed:
+                protocol.write(connection.send_continue())
+                continue
+            await protocol.wait_for_body()
 
     def _read_ahead(self, connection: Any) -> None:
         # Peek one event so the caller knows whether more body follows (ASGI more_body).
