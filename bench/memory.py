@@ -46,7 +46,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402  (after the sys.path line, so `python bench/memory.py` works)
-    BENCH, CLK_TCK, HELLO, POST_SIZE, RESULTS_DIR, SERVERS, TASKSET, WORKLOADS, Proc, Server,
+    BENCH, CLK_TCK, add_machine_args, HELLO, POST_SIZE, RESULTS_DIR, SERVERS, TASKSET, WORKLOADS, Proc, Server,
     Unavailable, Workload, descendants, server_by_key, with_args, fmt_ms, fmt_rps, git_rev, log, loadavg,
     machine, missing_reason, parse_wrk, request, start_server, stop_all, tree_jiffies, versions,
 )
@@ -552,10 +552,7 @@ def run_soak(args: argparse.Namespace, scratch: Path, command: str) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="synack memory benchmark (see module docstring).",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--server-cpu", type=int, default=0, help="CPU the server is pinned to")
-    p.add_argument("--client-cpu", type=int, default=1, help="CPU wrk is pinned to (soak)")
-    p.add_argument("--start-timeout", type=float, default=20.0,
-                   help="seconds a server gets to answer its first request")
+    add_machine_args(p, quiet=False)
     p.add_argument("--settle", type=float, default=2.0,
                    help="seconds to wait before each RSS reading")
     p.add_argument("--keep-tmp", action="store_true", help="keep server logs")

@@ -976,6 +976,31 @@ def write_results_md(meta: dict[str, Any], parts: dict[str, str], args: argparse
 # --------------------------------------------------------------------------------------
 
 
+def add_machine_args(p: argparse.ArgumentParser, quiet: bool = True) -> None:
+    """The options every bench script shares: CPU pinning, the quiet-machine gate (when the
+    script measures with it) and the server start timeout."""
+    p.add_argument("--server-cpu", type=int, default=0, help="CPU the server is pinned to")
+    p.add_argument("--client-cpu", type=int, default=1, help="CPU wrk is pinned to")
+    if quiet:
+        p.add_argument("--quiet-threshold", type=float, default=0.30,
+                       help="cores other processes may use before the machine counts as busy")
+        p.add_argument("--quiet-wait", type=float, default=30.0,
+                       help="seconds to wait for a busy machine to calm down before measuring "
+                            "anyway and flagging the result NOISY")
+    p.add_argument("--start-timeout", type=float, default=20.0,
+                   help="seconds a server gets to answer its first request")
+
+
+def chosen_names(p: argparse.ArgumentParser, values: list[str], choices: list[str],
+                 what: str) -> list[str]:
+    """Names from a repeatable, comma-separated option; an unknown one is a usage error."""
+    names = [n for item in values for n in item.split(",") if n]
+    unknown = [n for n in names if n not in choices]
+    if unknown:
+        p.error(f"unknown {what}(s) {', '.join(unknown)}; choices: {', '.join(choices)}")
+    return names
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Benchmark synack against its peers with wrk (see module docstring).",
@@ -995,25 +1020,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--servers", default="", metavar="NAME,NAME",
                    help="run only these servers; a name also selects its variants "
                         "(synack → synack-uvloop, synack-asyncio, synack)")
-    p.add_argument("--server-cpu", type=int, default=0, help="CPU the server is pinned to")
-    p.add_argument("--client-cpu", type=int, default=1, help="CPU wrk is pinned to")
-    p.add_argument("--quiet-threshold", type=float, default=0.30,
-                   help="cores other processes may use before the machine counts as busy")
-    p.add_argument("--quiet-wait", type=float, default=30.0,
-                   help="seconds to wait for a busy machine to calm down before measuring "
-                        "anyway and flagging the result NOISY")
-    p.add_argument("--start-timeout", type=float, default=20.0,
-                   help="seconds a server gets to answer its first request")
+    add_machine_args(p)
     p.add_argument("--results-md", choices=("merge", "replace", "skip"), default="merge",
                    help="bench/RESULTS.md: merge this run's sections in, replace the file, "
                         "or leave it alone")
     p.add_argument("--keep-tmp", action="store_true", help="keep server logs and wrk output")
     p.add_argument("--list", action="store_true", help="list workloads and servers, then exit")
     args = p.parse_args(argv)
-    names = [n for item in args.only for n in item.split(",") if n]
-    unknown = [n for n in names if n not in WORKLOADS]
-    if unknown:
-        p.error(f"unknown workload(s) {', '.join(unknown)}; choices: {', '.join(WORKLOADS)}")
+    names = chosen_names(p, args.only, list(WORKLOADS), "workload")
     args.workloads = names or [n for n, w in WORKLOADS.items() if w.default]
     wanted = [n for n in args.servers.split(",") if n]
     keys = [s.key for s in SERVERS]

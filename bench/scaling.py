@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402  (after the sys.path line, so `python bench/scaling.py` works)
-    RESULTS_DIR, TASKSET, WORKLOADS, Server, _nofile, fmt_ms, fmt_rps, git_rev,
+    RESULTS_DIR, TASKSET, WORKLOADS, Server, _nofile, add_machine_args, chosen_names, fmt_ms, fmt_rps, git_rev,
     loadavg, log, machine, measure, measure_into, missing_reason, server_by_key, stop_all, versions,
     with_args,
 )
@@ -290,20 +290,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2, help="whole seconds of wrk warm-up")
     p.add_argument("--low", type=int, default=64, help="the usual wrk -c")
     p.add_argument("--high", type=int, default=1024, help="the many-connections wrk -c")
-    p.add_argument("--server-cpu", type=int, default=0, help="CPU pinned servers run on")
-    p.add_argument("--client-cpu", type=int, default=1, help="CPU pinned wrk runs on")
-    p.add_argument("--quiet-threshold", type=float, default=0.30,
-                   help="cores other processes may use before the machine counts as busy")
-    p.add_argument("--quiet-wait", type=float, default=30.0,
-                   help="seconds to wait for quiet before measuring anyway (NOISY)")
-    p.add_argument("--start-timeout", type=float, default=20.0,
-                   help="seconds a server gets to answer its first request")
+    add_machine_args(p)
     p.add_argument("--keep-tmp", action="store_true", help="keep server logs and wrk output")
     args = p.parse_args(argv)
-    names = [n for item in args.only for n in item.split(",") if n]
-    bad = [n for n in names if n not in EXPERIMENTS]
-    if bad:
-        p.error(f"unknown experiment(s) {', '.join(bad)}; choices: {', '.join(EXPERIMENTS)}")
+    names = chosen_names(p, args.only, list(EXPERIMENTS), "experiment")
     args.experiments = names or list(EXPERIMENTS)
     if min(args.duration, args.rounds, args.low, args.high) < 1 or args.warmup < 0:
         p.error("--duration, --rounds, --low and --high must be positive, --warmup >= 0")
