@@ -35,7 +35,6 @@ from .writer import (
     CloseWriter,
     LengthWriter,
     NoBodyWriter,
-    _STATUS_LINES,
     check_field,
     encode_fields,
     status_line,
@@ -287,7 +286,7 @@ class ServerConnection:
         return NEED_DATA
 
     def skip_empty_body(self) -> None:
-        """Consume the EndOfMessage of a request whose framing is ``_FRAMING_NONE`` (what the
+        """Consume the EndOfMessage of a request whose framing is ``Framing.NONE`` (what the
         next ``next_event()`` would return), without building the event."""
         if self.request_state is _RQ_BODY and self._reader is None:
             self.request_state = _RQ_DONE
@@ -472,8 +471,7 @@ class ServerConnection:
         self.response_state = _RS_BODY
         self.response_status = status
         fields.append(b"\r\n")
-        cached = None if reason else _STATUS_LINES.get(status)
-        return (cached or status_line(status, reason)) + self.default_headers + b"".join(fields)
+        return status_line(status, reason) + self.default_headers + b"".join(fields)
 
     def _send_data(self, data: Any) -> list[Any]:
         if self.response_state is not _RS_BODY:

@@ -42,10 +42,10 @@ access_log = logging.getLogger("synack.access")
 #: Unparsed input above this pauses reading until the app consumes it (request bodies) or the
 #: current response ends (pipelined requests).
 HIGH_WATER = 256 * 1024
-#: While lingering after FIN, discard at most this much input before giving up with an abort.
 #: Seconds a connection that has not sent its first request yet may still send it once the
 #: server drains (see ``HttpProtocol.shutdown``).
 DRAIN_FIRST_REQUEST_GRACE = 1.0
+#: While lingering after FIN, discard at most this much input before giving up with an abort.
 LINGER_BYTES = 4 * 1024 * 1024
 #: Chunk size for sending files when sendfile is not available (TLS, uvloop).
 FILE_CHUNK = 256 * 1024
