@@ -29,7 +29,7 @@ from .events import (
 )
 from .headers import split_list
 from .limits import Limits
-from .reader import EMPTY_EOM, ChunkedReader, LengthReader, check_head_prefix, parse_head
+from .reader import EMPTY_EOM, ChunkedReader, LengthReader, check_head_prefix, parse_head_in
 from .writer import (
     ChunkedWriter,
     CloseWriter,
@@ -127,14 +127,35 @@ _FRAMING_NONE, _FRAMING_LENGTH = Framing.NONE, Framing.LENGTH
 _NO_BODY_STATUSES = frozenset((204, 304))
 #: Marks a response whose Content-Length was computed from the body passed to send_response.
 _BODY_AS_GIVEN = object()
-#: First bytes of the header names the core must see (content-length, connection,
-#: transfer-encoding, any case); other names go straight through.
-_SPECIAL_INITIALS = frozenset(b"cCtT")
 # name ": " value CRLF, value being field-vchar / SP / HTAB (RFC 9110 §5.5), not starting with
 # whitespace.
+#: Serialised lines of response fields already validated, by (name, value): most responses
+#: repeat the same fields (Content-Type, Server, Cache-Control ...), and the regex check costs
+#: several times the lookup. Only ordinary fields (never Content-Length, Transfer-Encoding or
+#: Connection), only exact ``bytes`` (hashed by content), bounded in count and line size;
+#: emptied when full.
+_FIELD_LINES: dict[tuple[bytes, bytes], bytes] = {}
+_FIELD_LINE_CACHE_SIZE = 512
+_FIELD_LINE_CACHE_BYTES = 256
 _FIELD_LINE = re.compile(
     rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+: (?:[\x21-\x7e\x80-\xff][\t\x20-\x7e\x80-\xff]*)?\r\n"
 )
+
+
+#: ``content-length: N\r\n`` by N (an int, or the digits as bytes), for the sizes seen.
+_LENGTH_LINES: dict[int | bytes, bytes] = {}
+_LENGTH_LINE_CACHE_SIZE = 1024
+
+
+def _length_line(length: int | bytes) -> bytes:
+    line = _LENGTH_LINES.get(length)
+    if line is None:
+        digits = length if isinstance(length, bytes) else str(length).encode("ascii")
+        line = b"content-length: " + digits + b"\r\n"
+        if len(_LENGTH_LINES) >= _LENGTH_LINE_CACHE_SIZE:
+            _LENGTH_LINES.clear()
+        _LENGTH_LINES[length] = line
+    return line
 
 
 class ServerConnection:
@@ -249,10 +270,11 @@ class ServerConnection:
             raise RemoteProtocolError(
                 f"request head too large (limit {self.limits.max_head_bytes} bytes)", 431
             )
-        head = bytes(buffer[:end])
-        del buffer[:skip]
+        try:
+            request = parse_head_in(buffer, end, self.limits)  # straight from the buffer
+        finally:
+            del buffer[:skip]
         self._search_from = 0
-        request = parse_head(head, self.limits)
         self.request = request
         self.response_status = 0
         self._keep_alive = request.keep_alive
@@ -403,25 +425,24 @@ class ServerConnection:
             fields.append(headers.lines)
             length = headers.content_length
             headers = ()
+        lines_get = _FIELD_LINES.get
         for name, value in headers:
-            # Serialise, then validate the whole line with one regex: a name that is a token,
-            # a value of field-vchars, SP and HTAB, so no CR/LF can split the response.
             try:
-                line = b"%s: %s\r\n" % (name, value)
-            except TypeError:
-                raise LocalProtocolError(f"header name and value must be bytes: {name!r}: {value!r}") from None
-            if field_line(line) is None or type(name) is not bytes or type(value) is not bytes:
-                check_field(name, value)  # raises with the precise complaint
-                raise LocalProtocolError(f"invalid header {name!r}")  # pragma: no cover
-            if name[0] not in _SPECIAL_INITIALS:
-                fields.append(line)
+                line = lines_get((name, value))
+            except TypeError:  # unhashable (a bytearray, say): checked below like any miss
+                line = None
+            if line is not None:
+                fields.append(line)  # a field sent before, validated then
                 continue
+            if type(name) is not bytes or type(value) is not bytes:
+                check_field(name, value)  # raises with the precise complaint
             lower = name.lower()
             if lower == b"content-length":
-                if length is not None and length != value:
-                    raise LocalProtocolError("conflicting Content-Length in response")
+                # 1*DIGIT (RFC 9110 §8.6): the name and value need no other check.
                 if not value.isdigit():
                     raise LocalProtocolError(f"invalid Content-Length {value!r}")
+                if length is not None and length != value:
+                    raise LocalProtocolError("conflicting Content-Length in response")
                 length = value
                 continue
             if lower == b"transfer-encoding":
@@ -429,31 +450,41 @@ class ServerConnection:
                     raise LocalProtocolError("only chunked transfer coding is supported")
                 chunked = True
                 continue
+            # Serialise, then validate the whole line with one regex: a name that is a token,
+            # a value of field-vchars, SP and HTAB, so no CR/LF can split the response.
+            line = b"%s: %s\r\n" % (name, value)
+            if field_line(line) is None:
+                check_field(name, value)  # raises with the precise complaint
+                raise LocalProtocolError(f"invalid header {name!r}")  # pragma: no cover
             if lower == b"connection":
                 if b"close" in split_list(value):
                     self._keep_alive = False
                 continue
             fields.append(line)
+            if len(line) <= _FIELD_LINE_CACHE_BYTES:
+                if len(_FIELD_LINES) >= _FIELD_LINE_CACHE_SIZE:
+                    _FIELD_LINES.clear()
+                _FIELD_LINES[name, value] = line
         head_request = request is not None and request.method == b"HEAD"
         if status in _NO_BODY_STATUSES or status == 101:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).
             if status == 304 and length is not None:
-                fields.append(b"content-length: %s\r\n" % length)
+                fields.append(_length_line(length))
             self._writer = NoBodyWriter()
         elif head_request:
             if length is not None:
-                fields.append(b"content-length: %s\r\n" % length)
+                fields.append(_length_line(length))
             elif body_length is not None and body_length > 0:
-                fields.append(b"content-length: %d\r\n" % body_length)
+                fields.append(_length_line(body_length))
             self._writer = NoBodyWriter()
         elif length is not None:
-            fields.append(b"content-length: %s\r\n" % length)
+            fields.append(_length_line(length))
             if body_length is not None and not chunked and int(length) == body_length:
                 self._writer = _BODY_AS_GIVEN  # the whole body is here and has that length
             else:
                 self._writer = LengthWriter(int(length))
         elif body_length is not None and not chunked:
-            fields.append(b"content-length: %d\r\n" % body_length)
+            fields.append(_length_line(body_length))
             self._writer = _BODY_AS_GIVEN
         elif request is None or request.http_version == b"1.1":
             self._writer = ChunkedWriter()

@@ -6,6 +6,7 @@ Must not import asyncio, socket, ssl, os, time or logging.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 __all__ = ["Headers", "split_list"]
 
@@ -17,17 +18,19 @@ class Headers(Sequence[tuple[bytes, bytes]]):
     exactly as received.
     """
 
-    __slots__ = ("items", "_raw_names")
+    __slots__ = ("items", "_raw")
 
     def __init__(
         self,
         items: Sequence[tuple[bytes, bytes]] | Iterator[tuple[bytes, bytes]] = (),
-        raw_names: Sequence[bytes] | None = None,
+        raw: Sequence[tuple[bytes, Any]] | None = None,
     ) -> None:
         #: The underlying list of (lowercased name, value) pairs. Do not mutate. (A list
         #: given to the constructor becomes this list, without a copy.)
         self.items: list[tuple[bytes, bytes]] = items if type(items) is list else list(items)
-        self._raw_names = raw_names
+        # One pair per item whose first element is the name as the client spelled it (the
+        # parser's own (name, unstripped value) pairs, so nothing is copied per request).
+        self._raw = raw
 
     def __len__(self) -> int:
         return len(self.items)
@@ -53,9 +56,9 @@ class Headers(Sequence[tuple[bytes, bytes]]):
 
     def raw_items(self) -> list[tuple[bytes, bytes]]:
         """Pairs with names as the client spelled them."""
-        if self._raw_names is None:
+        if self._raw is None:
             return list(self.items)
-        return [(raw, value) for raw, (_, value) in zip(self._raw_names, self.items)]
+        return [(raw[0], value) for raw, (_, value) in zip(self._raw, self.items)]
 
     def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
         """The first value of ``name`` (lowercase), or ``default``."""

@@ -379,3 +379,45 @@ def test_a_field_block_without_length_is_chunked_or_sized_from_the_body() -> Non
 def test_a_field_block_refuses_what_send_would_refuse_or_the_core_must_decide(fields: Any) -> None:
     with pytest.raises(LocalProtocolError):
         FieldBlock(fields)
+
+
+# ---------------------------------------------------------------------------- field-line cache
+
+from synack.h1 import connection as connection_module  # noqa: E402
+
+
+def test_remembered_fields_are_still_checked_field_by_field() -> None:
+    # A valid field is remembered; its look-alikes (other value, other types, a name that
+    # only differs in bytes the cache must not fold) are each judged on their own.
+    good = [(b"x-a", b"1")]
+    assert b"\r\nx-a: 1\r\n" in received(GET11).send_response(200, good, b"ok")
+    assert connection_module._FIELD_LINES.get((b"x-a", b"1")) == b"x-a: 1\r\n"
+    for bad in ([(b"x-a", b"1\r\nSet-Cookie: evil=1")], [("x-a", b"1")], [(b"x-a", "1")],
+                [("x-a", "1")], [(b"x-a ", b"1")]):
+        with pytest.raises(LocalProtocolError):
+            received(GET11).send_response(200, bad, b"ok")
+    # Unhashable fields get the same precise refusal (the core takes bytes only), and
+    # framing fields are never remembered.
+    with pytest.raises(LocalProtocolError, match="must be bytes"):
+        received(GET11).send_response(200, [(bytearray(b"x-b"), bytearray(b"2"))], b"ok")
+    received(GET11).send_response(200, [(b"content-length", b"2"), (b"connection", b"close")], b"ok")
+    assert (b"content-length", b"2") not in connection_module._FIELD_LINES
+    assert (b"connection", b"close") not in connection_module._FIELD_LINES
+
+
+def test_a_remembered_field_keeps_its_framing_meaning() -> None:
+    # Connection: close must close however often it was sent before.
+    for _ in range(3):
+        connection = received(GET11)
+        connection.send_response(200, [(b"Connection", b"close")], b"ok")
+        assert not connection.keep_alive
+
+
+def test_the_field_line_cache_is_bounded() -> None:
+    size = connection_module._FIELD_LINE_CACHE_SIZE
+    for index in range(size * 2 + 10):
+        received(GET11).send_response(200, [(b"x-n", b"%d" % index)], b"")
+        assert len(connection_module._FIELD_LINES) <= size
+    long_value = b"v" * (connection_module._FIELD_LINE_CACHE_BYTES + 1)
+    received(GET11).send_response(200, [(b"x-long", long_value)], b"")
+    assert (b"x-long", long_value) not in connection_module._FIELD_LINES
