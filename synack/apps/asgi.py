@@ -123,7 +123,7 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         "query_string": query,
         "root_path": root_path,
         # The parsed list itself: it was built for this request alone.
-        "headers": head.headers.items,
+        "headers": head.fields,
         "client": exchange.client,
         "server": exchange.server,
         "extensions": _EXTENSIONS.copy(),
@@ -159,9 +159,10 @@ class _Cycle:
         self.state = _START
         #: Whether the app has been given the (last) ``http.request`` message.
         self.request_sent = False
-        #: The app announced trailers in ``http.response.start``.
+        #: The app announced trailers in ``http.response.start`` (``pending_trailers`` is
+        #: only set then).
         self.trailers = False
-        self.pending_trailers: list[tuple[bytes, bytes]] = []
+        self.pending_trailers: list[tuple[bytes, bytes]]
         #: Part of the body has gone out (so the one-write path no longer applies).
         self.streaming = False
         #: Resolved when the response is complete (wakes a parked ``receive``).
@@ -240,7 +241,10 @@ class _Cycle:
                     f"http.response.start 'status' must be an int from 200 to 999, got {status!r}"
                 )
             headers = _headers(message.get("headers", ()))
-            self.trailers = bool(message.get("trailers", False))
+            if message.get("trailers", False):
+                self.trailers = True
+                self.pending_trailers = []
+                exchange.after_handler = self.finish
             self.state = _BODY
             exchange.start_response(status, headers)
         elif state == _START and kind == "http.response.early_hint":
@@ -331,7 +335,8 @@ class _Cycle:
         await exchange.end(self.pending_trailers if exchange.trailers_allowed else ())
 
     async def finish(self) -> None:
-        """After the app returned: end a response that only lacks its announced trailers."""
+        """After the app returned: end a response that only lacks its announced trailers
+        (the exchange's ``after_handler`` once trailers are announced)."""
         if self.state == _TRAILERS and not self.exchange.disconnected:
             error_log.warning("application announced trailers but returned without sending them")
             self._complete()
@@ -342,11 +347,14 @@ def _headers(raw: Any) -> Any:
     if type(raw) is list:
         # Already a list of byte-string pairs (the usual shape): hand it on as it is; the core
         # validates every name and value as it serialises them.
-        for pair in raw:
-            if len(pair) != 2 or type(pair[0]) is not bytes or type(pair[1]) is not bytes:
-                break
-        else:
-            return raw
+        try:
+            for name, value in raw:
+                if type(name) is not bytes or type(value) is not bytes:
+                    break
+            else:
+                return raw
+        except (TypeError, ValueError):  # not pairs: the careful path below says what is wrong
+            pass
     headers = []
     try:
         for name, value in raw:
@@ -386,11 +394,12 @@ class ASGIHandler:
         self.state: dict[str, Any] | None = None
         self._lifespan: Any = None
 
-    async def __call__(self, exchange: Exchange) -> None:
+    def __call__(self, exchange: Exchange) -> Awaitable[None]:
+        # The app's own coroutine is what the driver awaits (no wrapper coroutine per
+        # request); a response still owing its announced trailers is ended by
+        # ``_Cycle.finish``, which ``send`` registers as the exchange's ``after_handler``.
         cycle = _Cycle(exchange)
-        await self.app(build_scope(exchange, self.state), cycle.receive, cycle.send)
-        if cycle.state == _TRAILERS:
-            await cycle.finish()
+        return self.app(build_scope(exchange, self.state), cycle.receive, cycle.send)
 
     async def startup(self) -> None:
         """Run lifespan startup (raises ``LifespanFailure`` when it fails)."""

@@ -59,7 +59,11 @@ class Request:
     method: bytes
     target: bytes
     http_version: bytes
-    headers: Headers
+    #: The (lowercased name, value) pairs in arrival order: the list ``headers`` wraps, for
+    #: adapters that hand it on as it is (ASGI's scope). Do not mutate.
+    fields: list[tuple[bytes, bytes]]
+    #: One pair per field whose first element is the name as the client spelled it.
+    raw_fields: Any
     #: Whether the connection may carry another request after this exchange.
     keep_alive: bool = True
     #: The client sent ``Expect: 100-continue`` (HTTP/1.1 only).
@@ -70,6 +74,15 @@ class Request:
     content_length: int | None = None
     #: The Upgrade header value when ``Connection: upgrade`` asks for it, else None.
     upgrade: bytes | None = None
+    _headers: Headers | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def headers(self) -> Headers:
+        """The fields as ``Headers`` (made on first use: an ASGI request never needs it)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(self.fields, self.raw_fields)
+        return headers
 
 
 @dataclass(slots=True)

@@ -197,7 +197,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                 if lower == b"host" and not value.strip(_HOST_CHARS):
                     # Host and no other field that shapes the exchange (the common GET):
                     # no body, the version's default persistence, no expectation, no upgrade.
-                    return Request(method, target, version, Headers(items, pairs), version == b"1.1")
+                    return Request(method, target, version, items, pairs, version == b"1.1")
             return _build_request(method, target, version, items, pairs, special, limits)
     # Anything else goes line by line, which names the exact fault. The same first checks as
     # while the head was arriving, so that a head with several faults gets the same status
@@ -222,7 +222,6 @@ def _build_request(
 ) -> Request:
     """The Request event, with keep-alive, framing, expectations and upgrade decided once.
     ``special_fields`` are the (lowercased name, value) pairs whose names are in _SPECIAL."""
-    headers = Headers(items, raw)
     special: dict[bytes, list[bytes]] = {}
     for name, value in special_fields:
         values = special.get(name)
@@ -236,7 +235,7 @@ def _build_request(
     elif len(special) == 1:
         # Host and no other field that shapes the exchange: no body, the version's default
         # persistence, no expectation, no upgrade.
-        return Request(method, target, version, headers, version == b"1.1")
+        return Request(method, target, version, items, raw, version == b"1.1")
     elif len(special) == 2:
         # Host and one plain Content-Length (the common POST): 1*DIGIT, bounded like
         # CONTENT_LENGTH, within the body limit. Anything else is decided below.
@@ -246,7 +245,7 @@ def _build_request(
             if value.isdigit() and len(value) <= 18:
                 declared = int(value)
                 if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
-                    return Request(method, target, version, headers, version == b"1.1", False,
+                    return Request(method, target, version, items, raw, version == b"1.1", False,
                                    _FRAMING_LENGTH if declared else _FRAMING_NONE, declared)
     if b"transfer-encoding" in special or b"content-length" in special:
         framing, length = _body_framing(special, version, limits)
@@ -267,7 +266,7 @@ def _build_request(
     if upgrade_values and b"upgrade" in connection:
         upgrade = upgrade_values[0]
     return Request(
-        method, target, version, headers, keep_alive, expect_continue, framing, length, upgrade
+        method, target, version, items, raw, keep_alive, expect_continue, framing, length, upgrade
     )
 
 

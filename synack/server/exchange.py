@@ -6,7 +6,7 @@ request head and body from it and send the response through it; they never see t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..h1 import Data, EndOfMessage, FieldBlock, Headers, InformationalResponse, LocalProtocolError, Request
@@ -75,6 +75,7 @@ class Exchange:
         "_pending",
         "_error",
         "_ended",
+        "after_handler",
     )
 
     def __init__(self, protocol: HttpProtocol, head: Request, body_done: bool) -> None:
@@ -100,6 +101,8 @@ class Exchange:
         #: A body error found while reading ahead, reported by the next ``receive()``.
         self._error: RemoteProtocolError | None = None
         self._ended = False
+        #: Awaited by the driver once the handler returned (an adapter's last word), or None.
+        self.after_handler: Callable[[], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ request body
 

@@ -73,9 +73,12 @@ class ServerContext:
         scheme: str = "http",
     ) -> None:
         self.loop = loop
+        #: ``loop.time``, bound once (the hot path re-arms a deadline per request).
+        self.time = loop.time
         self.handler = handler
         self.limits = limits
         self.timeouts = timeouts
+        self.keep_alive_timeout = timeouts.keep_alive
         self.server_header = server_header
         self.access_log = access_log and access_log_enabled()
         self.root_path = root_path
@@ -161,7 +164,12 @@ class HttpProtocol(asyncio.Protocol):
         if self.exchange is None:
             if phase == _KEEPALIVE:
                 self.phase = _HEAD
-                self.deadline = self.context.loop.time() + self.context.timeouts.head
+                self._next_request()
+                if self.phase == _HEAD:
+                    # The head is still incomplete: its deadline runs from now. (Armed only
+                    # here: a whole request, the usual case, moves on to _APP at once.)
+                    self.deadline = self.context.time() + self.context.timeouts.head
+                return
             self._next_request()
         elif self._body_waiter is not None:
             if not self._body_waiter.done():
@@ -254,6 +262,9 @@ class HttpProtocol(asyncio.Protocol):
     async def _run(self, exchange: Exchange) -> None:
         try:
             await self.context.handler(exchange)
+            after = exchange.after_handler
+            if after is not None:
+                await after()
         except (ClientDisconnected, BodyError):
             if not exchange.response_complete and self.exchange is exchange:
                 self.abort()
@@ -299,9 +310,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.exchange = None
         connection = self.connection
-        if not self.context.shutting_down and connection.next_cycle():
+        context = self.context
+        if not context.shutting_down and connection.next_cycle():
             self.phase = _KEEPALIVE
-            self.deadline = self.context.loop.time() + self.context.timeouts.keep_alive
+            self.deadline = context.time() + context.keep_alive_timeout
             if self.reading_paused:
                 self.reading_paused = False
                 self.transport.resume_reading()

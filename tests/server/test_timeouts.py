@@ -182,3 +182,20 @@ def test_write_timeout_spares_a_reader_that_keeps_up(server_factory):
         sock.settimeout(10)
         response = Reader(sock).response()
         assert response.body == b"r" * 5_000_000
+
+
+def test_a_kept_alive_connection_gets_the_whole_head_timeout_for_its_next_head(server_factory):
+    # keep-alive 1 s, head 5 s: a second head that starts arriving right after the first
+    # response and takes 2.5 s to finish is served (its 5 s run from its first byte), not cut
+    # off by the idle deadline armed when the first response went out.
+    server = server_factory([APP, "--keep-alive-timeout", "1", "--head-timeout", "5",
+                             "--linger-timeout", "1", "--no-access-log"])
+    with server.connect() as sock:
+        reader = Reader(sock, timeout=BOUND)
+        sock.sendall(get())
+        assert reader.response().status == 200
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(2.5)  # past the keep-alive deadline and the sweep after it
+        sock.sendall(b"Host: test\r\n\r\n")
+        response = reader.response()
+        assert response.status == 200, response.status_line
