@@ -252,8 +252,9 @@ class ServerConnection:
     def _next_head(self) -> Request | ConnectionClosed | Signal:
         buffer = self._buffer
         # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
-        while buffer[:2] == b"\r\n":
-            del buffer[:2]
+        if buffer and buffer[0] == 13:  # (a CR first: looked at as an int, no slice made)
+            while buffer[:2] == b"\r\n":
+                del buffer[:2]
         if self.limits.allow_bare_lf:
             while buffer[:1] == b"\n":
                 del buffer[:1]
@@ -354,7 +355,7 @@ class ServerConnection:
             if kind is EndOfMessage:
                 return self._send_end(event.trailers)
             if kind is Response:
-                return [self._start_response(event.status, event.headers, event.reason, None)]
+                return [b"".join(self._start_response(event.status, event.headers, event.reason, None))]
             if kind is InformationalResponse:
                 return [self._informational(event)]
         except LocalProtocolError:
@@ -372,22 +373,22 @@ class ServerConnection:
             LocalProtocolError: as for ``send``.
         """
         try:
-            head = self._start_response(status, headers, reason, len(body))
+            pieces = self._start_response(status, headers, reason, len(body))
             if self._writer is _BODY_AS_GIVEN:
                 # The length came from this very body: nothing left to check or frame.
                 self.response_state = _RS_DONE
                 self._writer = None
-                return head + body if body else head
-            pieces = self._writer.write(body) if body else []
+                pieces.append(body)
+                return b"".join(pieces)
+            if body:
+                pieces += self._writer.write(body)
             pieces += self._writer.end()
         except LocalProtocolError:
             self.response_state = _RS_ERROR
             self._keep_alive = False
             raise
         self._finish_response()
-        if pieces:
-            return head + b"".join(pieces)
-        return head
+        return b"".join(pieces)
 
     def _informational(self, event: InformationalResponse) -> bytes:
         if self.response_state is not _RS_IDLE:
@@ -403,7 +404,8 @@ class ServerConnection:
 
     def _start_response(
         self, status: int, headers: Any, reason: bytes, body_length: int | None
-    ) -> bytes:
+    ) -> list[bytes]:
+        """The pieces of the response head, status line first and the blank line last."""
         if self.response_state is not _RS_IDLE:
             raise LocalProtocolError(f"response already started (state {self.response_state.name})")
         if type(status) is not int or not 200 <= status <= 999:
@@ -417,7 +419,7 @@ class ServerConnection:
             self._keep_alive = False
         if self.request_state is _RQ_ERROR:
             self._keep_alive = False
-        fields: list[bytes] = []
+        fields = [status_line(status, reason), self.default_headers]
         length: bytes | None = None
         chunked = False
         field_line = _FIELD_LINE.fullmatch
@@ -469,22 +471,22 @@ class ServerConnection:
         if status in _NO_BODY_STATUSES or status == 101:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).
             if status == 304 and length is not None:
-                fields.append(_length_line(length))
+                fields.append(_LENGTH_LINES.get(length) or _length_line(length))
             self._writer = NoBodyWriter()
         elif head_request:
             if length is not None:
-                fields.append(_length_line(length))
+                fields.append(_LENGTH_LINES.get(length) or _length_line(length))
             elif body_length is not None and body_length > 0:
-                fields.append(_length_line(body_length))
+                fields.append(_LENGTH_LINES.get(body_length) or _length_line(body_length))
             self._writer = NoBodyWriter()
         elif length is not None:
-            fields.append(_length_line(length))
+            fields.append(_LENGTH_LINES.get(length) or _length_line(length))
             if body_length is not None and not chunked and int(length) == body_length:
                 self._writer = _BODY_AS_GIVEN  # the whole body is here and has that length
             else:
                 self._writer = LengthWriter(int(length))
         elif body_length is not None and not chunked:
-            fields.append(_length_line(body_length))
+            fields.append(_LENGTH_LINES.get(body_length) or _length_line(body_length))
             self._writer = _BODY_AS_GIVEN
         elif request is None or request.http_version == b"1.1":
             self._writer = ChunkedWriter()
@@ -502,7 +504,7 @@ class ServerConnection:
         self.response_state = _RS_BODY
         self.response_status = status
         fields.append(b"\r\n")
-        return status_line(status, reason) + self.default_headers + b"".join(fields)
+        return fields
 
     def _send_data(self, data: Any) -> list[Any]:
         if self.response_state is not _RS_BODY:
