@@ -171,6 +171,7 @@ class ServerConnection:
         "response_state",
         "request",
         "_buffer",
+        "_held",
         "_search_from",
         "client_eof",
         "_reader",
@@ -188,6 +189,10 @@ class ServerConnection:
         #: The request being answered (None until its head is parsed).
         self.request: Request | None = None
         self._buffer = bytearray()
+        # Input as it was received (one ``bytes`` object), while the buffer is empty: heads and
+        # Content-Length bodies are taken from it without first copying it into the buffer.
+        # Invariant: when it is not None the buffer is empty (it comes first).
+        self._held: bytes | None = None
         self._search_from = 0
         #: Whether the client has closed its sending side.
         self.client_eof = False
@@ -208,19 +213,32 @@ class ServerConnection:
         if data:
             if self.client_eof:
                 raise LocalProtocolError("received data after EOF")
+            if self._held is None and not self._buffer and type(data) is bytes:
+                self._held = data  # (immutable: safe to keep without a copy)
+                return
+            self._spill()
             self._buffer += data
         else:
             self.client_eof = True
 
+    def _spill(self) -> None:
+        """Move held input into the buffer, for the parsing paths that work there."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._buffer += held
+
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not parsed (for protocol upgrades), and whether EOF was seen."""
+        self._spill()
         return bytes(self._buffer), self.client_eof
 
     @property
     def buffered(self) -> int:
         """Number of received bytes not yet turned into events."""
-        return len(self._buffer)
+        held = self._held
+        return len(self._buffer) if held is None else len(held)
 
     @property
     def keep_alive(self) -> bool:
@@ -250,6 +268,17 @@ class ServerConnection:
         raise RemoteProtocolError("cannot read after a protocol error")
 
     def _next_head(self) -> Request | ConnectionClosed | Signal:
+        held = self._held
+        if held is not None:
+            # The usual case: a whole head at the start of what one read returned. Parsed
+            # where it is; what follows it (a body, the next request) stays held, copied once.
+            limits = self.limits
+            end = held.find(b"\r\n\r\n")
+            if 0 < end <= limits.max_head_bytes and held[0] != 13 and not limits.allow_bare_lf:
+                rest = held[end + 4:]
+                self._held = rest if rest else None
+                return self._head_parsed(parse_head_in(held, end, limits))
+            self._spill()
         buffer = self._buffer
         # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
         if buffer and buffer[0] == 13:  # (a CR first: looked at as an int, no slice made)
@@ -276,6 +305,9 @@ class ServerConnection:
         finally:
             del buffer[:skip]
         self._search_from = 0
+        return self._head_parsed(request)
+
+    def _head_parsed(self, request: Request) -> Request:
         self.request = request
         self.response_status = 0
         self._keep_alive = request.keep_alive
@@ -321,6 +353,22 @@ class ServerConnection:
         if reader is None:
             self.request_state = _RQ_DONE
             return EMPTY_EOM
+        held = self._held
+        if held is not None:
+            if isinstance(reader, LengthReader):
+                remaining = reader.remaining
+                if remaining:
+                    # Body bytes straight from held input: no copy when it is all body.
+                    size = len(held)
+                    if size <= remaining:
+                        self._held = None
+                        reader.remaining = remaining - size
+                        return Data(held)
+                    self._held = held[remaining:]
+                    reader.remaining = 0
+                    return Data(held[:remaining])
+            else:
+                self._spill()
         event = reader.read(self._buffer)
         if event is None:
             if self.client_eof:

@@ -192,12 +192,30 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                 if lower in _SPECIAL:
                     special.append((lower, value))
             version = b"1.0" if minor == b"0" else b"1.1"
-            if len(special) == 1:
+            count = len(special)
+            if count == 1:
                 lower, value = special[0]
                 if lower == b"host" and not value.strip(_HOST_CHARS):
                     # Host and no other field that shapes the exchange (the common GET):
                     # no body, the version's default persistence, no expectation, no upgrade.
                     return Request(method, target, version, items, pairs, version == b"1.1")
+            elif count == 2:
+                # Host and one plain Content-Length, either order (the common POST): 1*DIGIT,
+                # bounded like CONTENT_LENGTH, within the body limit.
+                (lower, value), (other, length) = special
+                if lower == b"content-length":
+                    lower, value, other, length = other, length, lower, value
+                if (
+                    lower == b"host"
+                    and other == b"content-length"
+                    and not value.strip(_HOST_CHARS)
+                    and length.isdigit()
+                    and len(length) <= 18
+                ):
+                    declared = int(length)
+                    if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
+                        return Request(method, target, version, items, pairs, version == b"1.1", False,
+                                       _FRAMING_LENGTH if declared else _FRAMING_NONE, declared)
             return _build_request(method, target, version, items, pairs, special, limits)
     # Anything else goes line by line, which names the exact fault. The same first checks as
     # while the head was arriving, so that a head with several faults gets the same status
@@ -229,24 +247,7 @@ def _build_request(
             special[name] = [value]
         else:
             values.append(value)
-    hosts = special.get(b"host")
-    if hosts is None or len(hosts) != 1 or hosts[0].strip(_HOST_CHARS):
-        _check_host(hosts, version)
-    elif len(special) == 1:
-        # Host and no other field that shapes the exchange: no body, the version's default
-        # persistence, no expectation, no upgrade.
-        return Request(method, target, version, items, raw, version == b"1.1")
-    elif len(special) == 2:
-        # Host and one plain Content-Length (the common POST): 1*DIGIT, bounded like
-        # CONTENT_LENGTH, within the body limit. Anything else is decided below.
-        lengths = special.get(b"content-length")
-        if lengths is not None and len(lengths) == 1:
-            value = lengths[0]
-            if value.isdigit() and len(value) <= 18:
-                declared = int(value)
-                if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
-                    return Request(method, target, version, items, raw, version == b"1.1", False,
-                                   _FRAMING_LENGTH if declared else _FRAMING_NONE, declared)
+    _check_host(special.get(b"host"), version)
     if b"transfer-encoding" in special or b"content-length" in special:
         framing, length = _body_framing(special, version, limits)
     else:
@@ -280,6 +281,7 @@ def _tokens(values: list[bytes] | None) -> list[bytes]:
 
 
 def _check_host(hosts: list[bytes] | None, version: bytes) -> None:
+    """Exactly one valid Host (none is allowed in HTTP/1.0)."""
     # RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request that lacks a Host
     # header field and to any request with more than one Host header field.
     if hosts is None:
