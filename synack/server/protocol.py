@@ -236,9 +236,20 @@ class HttpProtocol(asyncio.Protocol):
         if context.respond_now is not None and self._respond_now(exchange):
             connection = self.connection
             return self.phase == _KEEPALIVE and bool(connection.buffered or connection.client_eof)
-        task = _start_task(context.loop, self._run(exchange))
-        if not task.done():  # an eager task may have finished (and started the next) already
-            self._task = task
+        # A fresh contextvars context per request: a pipelined request is started from inside
+        # the previous request's task, whose context variables it must not inherit.
+        if _EAGER:
+            # Python 3.12+: start the handler eagerly, so an exchange that never waits (most
+            # small responses) completes inside data_received without a trip through the
+            # scheduler.
+            task = asyncio.Task(  # type: ignore[call-arg]
+                self._run(exchange), loop=context.loop, eager_start=True, context=_BASE_CONTEXT.copy()
+            )
+            if task.done():  # finished (and maybe started the next request) already
+                return False
+        else:
+            task = context.loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
+        self._task = task
         return False
 
     def _respond_now(self, exchange: Exchange) -> bool:
@@ -636,17 +647,6 @@ class HttpProtocol(asyncio.Protocol):
             return
         host = self.client[0] if self.client else "-"
         access_log.info('%s - - [%s] "-" %d - "-" "-"', host, self.context.log_time, status)
-
-
-def _start_task(loop: asyncio.AbstractEventLoop, coroutine: Any) -> asyncio.Task[None]:
-    # Python 3.12+: start the handler eagerly, so an exchange that never waits (most small
-    # responses) completes inside data_received without a trip through the scheduler.
-    # A fresh contextvars context per request: a pipelined request is started from inside the
-    # previous request's task, whose context variables it must not inherit.
-    context = _BASE_CONTEXT.copy()
-    if _EAGER:
-        return asyncio.Task(coroutine, loop=loop, eager_start=True, context=context)  # type: ignore[call-arg]
-    return loop.create_task(coroutine, context=context)
 
 
 _EAGER = sys.version_info >= (3, 12)
