@@ -127,8 +127,6 @@ _FRAMING_NONE, _FRAMING_LENGTH = Framing.NONE, Framing.LENGTH
 _NO_BODY_STATUSES = frozenset((204, 304))
 #: Marks a response whose Content-Length was computed from the body passed to send_response.
 _BODY_AS_GIVEN = object()
-# name ": " value CRLF, value being field-vchar / SP / HTAB (RFC 9110 §5.5), not starting with
-# whitespace.
 #: Serialised lines of response fields already validated, by (name, value): most responses
 #: repeat the same fields (Content-Type, Server, Cache-Control ...), and the regex check costs
 #: several times the lookup. Only ordinary fields (never Content-Length, Transfer-Encoding or
@@ -137,6 +135,8 @@ _BODY_AS_GIVEN = object()
 _FIELD_LINES: dict[tuple[bytes, bytes], bytes] = {}
 _FIELD_LINE_CACHE_SIZE = 512
 _FIELD_LINE_CACHE_BYTES = 256
+# name ": " value CRLF, value being field-vchar / SP / HTAB (RFC 9110 §5.5), not starting with
+# whitespace.
 _FIELD_LINE = re.compile(
     rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+: (?:[\x21-\x7e\x80-\xff][\t\x20-\x7e\x80-\xff]*)?\r\n"
 )
@@ -270,14 +270,28 @@ class ServerConnection:
     def _next_head(self) -> Request | ConnectionClosed | Signal:
         held = self._held
         if held is not None:
-            # The usual case: a whole head at the start of what one read returned. Parsed
-            # where it is; what follows it (a body, the next request) stays held, copied once.
+            # The usual case: a whole head at the start of what one read returned, parsed
+            # where it is.
             limits = self.limits
             end = held.find(b"\r\n\r\n")
             if 0 < end <= limits.max_head_bytes and held[0] != 13 and not limits.allow_bare_lf:
-                rest = held[end + 4:]
-                self._held = rest if rest else None
-                return self._head_parsed(parse_head_in(held, end, limits))
+                start = end + 4
+                try:
+                    request = parse_head_in(held, end, limits)
+                except RemoteProtocolError:
+                    self._held = held[start:] or None  # (the head is consumed, as below)
+                    raise
+                extra = len(held) - start
+                if not extra:
+                    self._held = None
+                elif request.framing is _FRAMING_LENGTH and extra <= (request.content_length or 0):
+                    self._held = held[start:]  # all of it this request's body: one copy
+                else:
+                    # Pipelined input follows: into the buffer, which consumes it in place
+                    # (slicing the held bytes for each request would copy the rest each time).
+                    self._held = None
+                    self._buffer += memoryview(held)[start:]
+                return self._head_parsed(request)
             self._spill()
         buffer = self._buffer
         # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.

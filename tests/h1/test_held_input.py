@@ -125,3 +125,18 @@ def test_a_bad_head_in_held_input_is_refused_like_a_buffered_one() -> None:
                     connection.next_event()
             statuses.append(error.value.status)
         assert statuses[0] == statuses[1] == 400
+
+
+def test_pipelined_requests_after_a_held_head_go_to_the_buffer_once() -> None:
+    # Slicing the held bytes after every head would copy the rest of a long pipeline again
+    # for each request (quadratic); the rest moves to the buffer once instead.
+    connection = ServerConnection()
+    connection.receive_data(GET * 50)
+    assert type(connection.next_event()) is Request
+    assert connection._held is None and len(connection._buffer) == len(GET) * 49
+    assert summary(events(connection))[:2] == ["end", b"/g"]
+    # A body that is all of the rest stays held (one copy, handed on as is).
+    posting = ServerConnection()
+    posting.receive_data(POST + b"hel")
+    assert type(posting.next_event()) is Request
+    assert posting._held == b"hel" and not posting._buffer
