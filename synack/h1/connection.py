@@ -491,15 +491,14 @@ class ServerConnection:
             headers = ()
         lines_get = _FIELD_LINES.get
         for name, value in headers:
-            try:
-                line = lines_get((name, value))
-            except TypeError:  # unhashable (a bytearray, say): checked below like any miss
-                line = None
+            if type(name) is not bytes or type(value) is not bytes:
+                # First: only exact bytes may match a remembered field (a look-alike that
+                # compares equal must not pass, nor an unhashable buffer raise elsewhere).
+                check_field(name, value)  # raises with the precise complaint
+            line = lines_get((name, value))
             if line is not None:
                 fields.append(line)  # a field sent before, validated then
                 continue
-            if type(name) is not bytes or type(value) is not bytes:
-                check_field(name, value)  # raises with the precise complaint
             lower = name.lower()
             if lower == b"content-length":
                 # 1*DIGIT (RFC 9110 §8.6): the name and value need no other check.

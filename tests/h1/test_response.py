@@ -400,6 +400,12 @@ def test_remembered_fields_are_still_checked_field_by_field() -> None:
     # framing fields are never remembered.
     with pytest.raises(LocalProtocolError, match="must be bytes"):
         received(GET11).send_response(200, [(bytearray(b"x-b"), bytearray(b"2"))], b"ok")
+    for look_alike in ([(b"x-a", memoryview(b"1"))], [(memoryview(b"x-a"), b"1")],
+                       [(b"x-a", memoryview(bytearray(b"1")))]):  # (the last one is unhashable)
+        connection = received(GET11)
+        with pytest.raises(LocalProtocolError, match="must be bytes"):
+            connection.send_response(200, look_alike, b"ok")
+        assert not connection.keep_alive
     received(GET11).send_response(200, [(b"content-length", b"2"), (b"connection", b"close")], b"ok")
     assert (b"content-length", b"2") not in connection_module._FIELD_LINES
     assert (b"connection", b"close") not in connection_module._FIELD_LINES
