@@ -152,10 +152,15 @@ def _length_line(length: int | bytes) -> bytes:
     if line is None:
         digits = length if isinstance(length, bytes) else str(length).encode("ascii")
         line = b"content-length: " + digits + b"\r\n"
-        if len(_LENGTH_LINES) >= _LENGTH_LINE_CACHE_SIZE:
-            _LENGTH_LINES.clear()
-        _LENGTH_LINES[length] = line
+        _remember(_LENGTH_LINES, _LENGTH_LINE_CACHE_SIZE, length, line)
     return line
+
+
+def _remember(cache: dict[Any, bytes], size: int, key: Any, line: bytes) -> None:
+    """Add to one of the serialised-line caches, emptying it first when it is full."""
+    if len(cache) >= size:
+        cache.clear()
+    cache[key] = line
 
 
 class ServerConnection:
@@ -525,9 +530,7 @@ class ServerConnection:
                 continue
             fields.append(line)
             if len(line) <= _FIELD_LINE_CACHE_BYTES:
-                if len(_FIELD_LINES) >= _FIELD_LINE_CACHE_SIZE:
-                    _FIELD_LINES.clear()
-                _FIELD_LINES[name, value] = line
+                _remember(_FIELD_LINES, _FIELD_LINE_CACHE_SIZE, (name, value), line)
         head_request = request is not None and request.method == b"HEAD"
         if status in _NO_BODY_STATUSES or status == 101:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).

@@ -78,7 +78,6 @@ class ServerContext:
         self.handler = handler
         self.limits = limits
         self.timeouts = timeouts
-        self.keep_alive_timeout = timeouts.keep_alive
         self.server_header = server_header
         self.access_log = access_log and access_log_enabled()
         self.root_path = root_path
@@ -324,7 +323,7 @@ class HttpProtocol(asyncio.Protocol):
         context = self.context
         if not context.shutting_down and connection.next_cycle():
             self.phase = _KEEPALIVE
-            self.deadline = context.time() + context.keep_alive_timeout
+            self.deadline = context.time() + context.timeouts.keep_alive
             if self.reading_paused:
                 self.reading_paused = False
                 self.transport.resume_reading()

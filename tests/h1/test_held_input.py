@@ -57,7 +57,7 @@ def test_a_mutable_read_is_copied_not_held() -> None:
     connection.next_event()
     body = bytearray(b"hello")
     connection.receive_data(body)  # type: ignore[arg-type]
-    body[:] = b"XXXXX"  # the caller reuses its buffer
+    body[:] = b"other"  # the caller reuses its buffer for its next read
     event = connection.next_event()
     assert type(event) is Data and event.data == b"hello"
 
