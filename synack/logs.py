@@ -1,11 +1,11 @@
-"""Logging: logger names (synack.error, synack.access) and their setup."""
+"""Logging: logger names (synack.error, synack.access), the access-log line, and their setup."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-__all__ = ["error_log", "access_log", "setup_logging"]
+__all__ = ["error_log", "access_log", "setup_logging", "access_line", "rejected_line", "escape", "format_peer"]
 
 error_log = logging.getLogger("synack.error")
 access_log = logging.getLogger("synack.access")
@@ -23,3 +23,51 @@ def setup_logging(level: str = "info", access: bool = True) -> None:
     access_log.handlers[:] = [access_handler]
     access_log.setLevel(logging.INFO if access else logging.WARNING)
     access_log.propagate = False
+
+
+# Bytes shown as they are in a log line: printable ASCII except the quote and the backslash,
+# which frame and escape the quoted fields. Everything else (controls, DEL, and every byte
+# >= 0x80, some of which str.splitlines() would treat as a line break once decoded) is written
+# as \xHH, as nginx does, so a client can never forge or split a log line.
+_ESCAPES = {byte: f"\\x{byte:02X}" for byte in range(256) if not 0x20 <= byte < 0x7F}
+_ESCAPES[ord('"')] = '\\"'
+_ESCAPES[ord("\\")] = "\\\\"
+
+
+def escape(raw: bytes) -> str:
+    """``raw`` as safe log text: printable ASCII kept, every other byte as ``\\xHH``."""
+    text = raw.decode("latin-1")
+    if raw.isascii() and text.isprintable() and b'"' not in raw and b"\\" not in raw:
+        return text  # the usual case: nothing to escape
+    return text.translate(_ESCAPES)
+
+
+def format_peer(peer: tuple[str, int] | None) -> str:
+    """``host:port`` (``[v6]:port``) of a peer, or ``unix socket`` when it has no address."""
+    if peer is None:
+        return "unix socket"
+    host, port = peer
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def access_line(
+    client: tuple[str, int] | None,
+    log_time: str,
+    request_line: bytes,
+    status: int,
+    size: int,
+    referer: bytes | None,
+    agent: bytes | None,
+) -> str:
+    """One access-log line in the Combined Log Format, every client-supplied field escaped."""
+    host = client[0] if client else "-"
+    return (
+        f'{host} - - [{log_time}] "{escape(request_line)}" {status} {size if size else "-"}'
+        f' "{escape(referer or b"-")}" "{escape(agent or b"-")}"'
+    )
+
+
+def rejected_line(client: tuple[str, int] | None, log_time: str, status: int) -> str:
+    """The access-log line for a request rejected before its head could be parsed."""
+    host = client[0] if client else "-"
+    return f'{host} - - [{log_time}] "-" {status} - "-" "-"'

@@ -529,6 +529,11 @@ class ServerConnection:
                     self._keep_alive = False
                 continue
             fields.append(line)
+            if lower in _DEFAULT_FIELD_NAMES:
+                # The app's own Date or Server wins over the driver's (one of each): such
+                # lines are never remembered, so every one of them passes here.
+                fields[1] = _without_field(fields[1], lower)
+                continue
             if len(line) <= _FIELD_LINE_CACHE_BYTES:
                 _remember(_FIELD_LINES, _FIELD_LINE_CACHE_SIZE, (name, value), line)
         head_request = request is not None and request.method == b"HEAD"
@@ -561,7 +566,7 @@ class ServerConnection:
             self._writer = CloseWriter()
         if status == 101:
             fields.append(b"connection: upgrade\r\n")
-        elif not self._keep_alive or self.client_eof:
+        elif not self._keep_alive or (self.client_eof and not self.buffered):
             fields.append(_CONNECTION_CLOSE)
         elif request is not None and request.http_version == b"1.0":
             fields.append(_CONNECTION_KEEP_ALIVE)
@@ -619,6 +624,14 @@ class ServerConnection:
         """Make the current exchange the last on this connection (graceful shutdown)."""
         self._keep_alive = False
 
+    def abandon_response(self) -> None:
+        """Forget a response that failed before any of its bytes were sent (the app gave a
+        bad header, status or length), so that an error response can be sent in its place.
+        The connection closes after that one."""
+        self.response_state = _RS_IDLE
+        self._writer = None
+        self._keep_alive = False
+
     def next_cycle(self) -> bool:
         """Start the next cycle if this exchange is complete and the connection may be reused
         (skipping an unread request body that is already buffered). Returns whether it did."""
@@ -628,8 +641,10 @@ class ServerConnection:
             self.request_state is not _RQ_DONE
             or self.response_state is not _RS_DONE
             or not self._keep_alive
-            or self.client_eof
+            or (self.client_eof and not self.buffered)
         ):
+            # A client that half-closed (FIN) after pipelining its requests still gets an
+            # answer to every complete request it sent: EOF ends the input, not the requests.
             return False
         self.request_state = _RQ_IDLE
         self.response_state = _RS_IDLE
@@ -656,3 +671,14 @@ class ServerConnection:
         self.response_state = _RS_IDLE
         self.request = None
         self._reader = None
+
+
+#: Fields the driver adds to every response (``ServerConnection.default_headers``) unless the
+#: application sets its own.
+_DEFAULT_FIELD_NAMES = frozenset((b"date", b"server"))
+
+
+def _without_field(block: bytes, lower_name: bytes) -> bytes:
+    """``block`` (serialised field lines) without the lines named ``lower_name``."""
+    prefix = lower_name + b":"
+    return b"".join(line for line in block.splitlines(keepends=True) if not line.lower().startswith(prefix))

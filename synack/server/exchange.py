@@ -2,20 +2,33 @@
 
 An ``Exchange`` is one request/response cycle. Adapters (ASGI, WSGI, static files) read the
 request head and body from it and send the response through it; they never see transports.
+
+The Exchange itself sees only two things: the connection's ``ServerConnection`` (the sans-I/O
+HTTP/1.1 state, for framing) and a ``Channel``: the narrow set of I/O services the driver
+declares below (write, drain, wait for body bytes, send a file, finish, abort, upgrade). This
+module imports only ``synack.h1`` and the standard library (enforced by tests/test_layers.py),
+so any driver that offers a ``Channel`` — the asyncio protocol today, a test harness, later
+TLS or HTTP/2 streams — can carry the same adapters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..h1 import Data, EndOfMessage, FieldBlock, Headers, InformationalResponse, LocalProtocolError, Request
-from ..h1 import NEED_DATA, RemoteProtocolError, RequestState, Response
+from ..h1 import RemoteProtocolError, RequestState, Response, ServerConnection
 
-if TYPE_CHECKING:
-    from .protocol import HttpProtocol
-
-__all__ = ["Exchange", "Handler", "ClientDisconnected", "BodyError", "FieldBlock"]
+__all__ = [
+    "Exchange",
+    "Handler",
+    "Channel",
+    "RawStream",
+    "ClientDisconnected",
+    "BodyError",
+    "FieldBlock",
+    "FileRange",
+]
 
 HeaderList = Iterable[tuple[bytes, bytes]]
 
@@ -33,6 +46,100 @@ class BodyError(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class RawStream(Protocol):
+    """The connection's byte stream after a protocol switch (101, e.g. WebSocket).
+
+    HTTP/1.1 no longer applies: bytes are read and written as they are, with backpressure.
+    """
+
+    async def read(self) -> bytes:
+        """The next bytes from the client; ``b""`` once it sent EOF.
+
+        Raises:
+            ClientDisconnected: the connection is gone.
+        """
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the client (call ``drain`` to respect backpressure)."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until the client has taken enough of what was written (write timeout)."""
+        ...
+
+    def close(self) -> None:
+        """Send what is queued, then close gracefully (FIN, linger)."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        ...
+
+
+class Channel(Protocol):
+    """What an ``Exchange`` needs from the connection that carries it: the driver's side of
+    the seam. Every method is about bytes and time; none exposes a transport."""
+
+    #: True while the transport refuses more bytes (above its high-water mark).
+    write_paused: bool
+    #: True once the connection is lost (``gone()`` also covers a transport still closing).
+    closed: bool
+
+    def gone(self) -> bool:
+        """Whether the connection is closed or closing: nothing written would arrive."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Hand response bytes to the transport (dropped once the connection is gone)."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until the client has taken enough of the response (under the write timeout).
+
+        Raises:
+            ClientDisconnected: the connection is gone, or the client stalled.
+        """
+        ...
+
+    async def wait_for_body(self) -> None:
+        """Wait until more request bytes or EOF arrived (under the body-idle timeout).
+
+        Raises:
+            ClientDisconnected: the connection is gone.
+            BodyError: the body timed out (the driver has answered 408).
+        """
+        ...
+
+    def body_failed(self, error: RemoteProtocolError) -> None:
+        """The request body broke the rules: the driver answers it (if it still can) and closes."""
+        ...
+
+    async def send_file(self, file: Any, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` (sendfile where possible).
+
+        Raises:
+            ClientDisconnected: the connection is gone, stalled, or the file came up short.
+        """
+        ...
+
+    def finish(self, exchange: Exchange, last: bytes) -> None:
+        """Write ``last`` (may be empty): ``exchange``'s response is complete."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection at once: the response cannot be completed correctly."""
+        ...
+
+    async def wait_closed(self) -> None:
+        """Wait until the client can send nothing more (EOF or connection lost)."""
+        ...
+
+    def upgrade(self, exchange: Exchange, head: bytes) -> RawStream:
+        """Write ``head`` (a 101 response) and hand the connection over as a raw stream."""
+        ...
 
 
 @runtime_checkable
@@ -67,7 +174,8 @@ class Exchange:
         "root_path",
         "body_done",
         "bytes_sent",
-        "_protocol",
+        "_channel",
+        "_connection",
         "_head_state",
         "_status",
         "_headers",
@@ -78,21 +186,33 @@ class Exchange:
         "after_handler",
     )
 
-    def __init__(self, protocol: HttpProtocol, head: Request, body_done: bool) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        connection: ServerConnection,
+        head: Request,
+        body_done: bool,
+        client: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+        scheme: str,
+        root_path: str,
+    ) -> None:
         #: The request head, with keep-alive, framing and upgrade already computed.
         self.head = head
         #: (host, port) of the client, or None (UNIX sockets).
-        self.client: tuple[str, int] | None = protocol.client
+        self.client = client
         #: (host, port) of the local end, or None.
-        self.server: tuple[str, int] | None = protocol.server
+        self.server = server
         #: "http" or "https".
-        self.scheme: str = protocol.scheme
-        self.root_path: str = protocol.context.root_path
+        self.scheme = scheme
+        #: The prefix a proxy stripped before forwarding (``--root-path``).
+        self.root_path = root_path
         #: True once the whole request body has been received.
         self.body_done = body_done
         #: Response body bytes handed to the transport (for the access log).
         self.bytes_sent = 0
-        self._protocol = protocol
+        self._channel = channel
+        self._connection = connection
         self._head_state = _HEAD_IDLE
         self._status = 0
         self._headers: Any = ()
@@ -109,7 +229,7 @@ class Exchange:
     @property
     def disconnected(self) -> bool:
         """Whether the client connection is gone."""
-        return self._protocol.closed
+        return self._channel.gone()
 
     @property
     def response_started(self) -> bool:
@@ -118,6 +238,11 @@ class Exchange:
     @property
     def response_complete(self) -> bool:
         return self._ended
+
+    @property
+    def bytes_written(self) -> bool:
+        """Whether any byte of the response (head included) went to the transport."""
+        return self._head_state == _HEAD_SENT
 
     def receive_nowait(self) -> bytes | None:
         """What ``receive()`` would return, when that needs no waiting (the body, or the
@@ -128,7 +253,7 @@ class Exchange:
             return pending
         if self.body_done:
             return b""
-        connection = self._protocol.connection
+        connection = self._connection
         if connection.continue_owed or self._error is not None:
             return None
         try:
@@ -149,28 +274,30 @@ class Exchange:
     async def receive(self) -> bytes:
         """The next piece of request body, or ``b""`` once it is complete.
 
-        The first call sends ``100 Continue`` when the client asked for it.
+        The first call sends ``100 Continue`` when the client asked for it. Several tasks
+        may wait at once (one reading the body, one checking for a disconnect): each is
+        woken when bytes arrive, and each gets what was there when it ran.
 
         Raises:
             ClientDisconnected: the client went away before the body was complete.
             BodyError: the body was malformed, too large, or too slow.
         """
-        protocol = self._protocol
-        connection = protocol.connection
+        channel = self._channel
+        connection = self._connection
         while True:
             data = self.receive_nowait()
             if data is not None:
                 return data
             error = self._error
             if error is not None:
-                protocol.body_error(error)
+                channel.body_failed(error)
                 raise BodyError(error.message, error.status)
             if connection.continue_owed:
-                protocol.write(connection.send_continue())
+                channel.write(connection.send_continue())
                 continue
-            await protocol.wait_for_body()
+            await channel.wait_for_body()
 
-    def _read_ahead(self, connection: Any) -> None:
+    def _read_ahead(self, connection: ServerConnection) -> None:
         # Peek one event so the caller knows whether more body follows (ASGI more_body).
         if connection.request_state is not _REQUEST_BODY:
             return
@@ -183,7 +310,7 @@ class Exchange:
         if kind is EndOfMessage:
             self.body_done = True
         elif kind is Data:
-            self._pending = event.data
+            self._pending = event.data  # type: ignore[union-attr]
 
     @property
     def more_body(self) -> bool:
@@ -192,7 +319,7 @@ class Exchange:
 
     async def wait_disconnected(self) -> None:
         """Wait until the client connection is gone (for ASGI ``http.disconnect``)."""
-        await self._protocol.wait_closed()
+        await self._channel.wait_closed()
 
     # ------------------------------------------------------------------ response
 
@@ -200,13 +327,13 @@ class Exchange:
         """Send a 1xx response (e.g. 103 Early Hints) before the final one."""
         if self._head_state != _HEAD_IDLE:
             raise LocalProtocolError("informational response after the response started")
-        protocol = self._protocol
-        if protocol.closed:
+        channel = self._channel
+        if channel.gone():
             raise ClientDisconnected("client disconnected")
-        if protocol.connection.request is not None and protocol.connection.request.http_version == b"1.0":
+        if self.head.http_version == b"1.0":
             return  # RFC 9110 §15.2: no 1xx to HTTP/1.0 clients
-        for piece in protocol.connection.send(InformationalResponse(status, list(headers))):
-            protocol.write(piece)
+        for piece in self._connection.send(InformationalResponse(status, list(headers))):
+            channel.write(piece)
 
     async def send_head(self, status: int, headers: HeaderList, reason: bytes = b"") -> None:
         """Start the response. The head is held until the first body bytes, so a small
@@ -233,70 +360,66 @@ class Exchange:
 
         Raises:
             ClientDisconnected: the client is gone.
-            LocalProtocolError: the head or body breaks HTTP.
+            LocalProtocolError: the head or body breaks HTTP (nothing has been written).
         """
-        protocol = self._protocol
-        if protocol.closed or protocol.transport.is_closing():
+        channel = self._channel
+        if channel.closed:  # (a closing transport drops the write; the loss is reported next)
             raise ClientDisconnected("client disconnected")
         if self._head_state != _HEAD_PENDING:
             raise LocalProtocolError("complete_response() needs a pending head")
         # (Kept free of property and helper calls: this is the hot path of every small response.)
+        payload = self._connection.send_response(self._status, self._headers, data, self._reason)
         self._head_state = _HEAD_SENT
         self._ended = True
-        connection = protocol.connection
-        connection.default_headers = protocol.context.default_headers
-        payload = connection.send_response(self._status, self._headers, data, self._reason)
         self.bytes_sent += len(data)
-        protocol.transport.write(payload)
-        protocol.response_complete(self)
+        channel.finish(self, payload)
 
     async def send_body(self, data: bytes, more: bool = False) -> None:
         """Send body bytes; ``more=False`` ends the response."""
-        protocol = self._protocol
-        # A failed write closes the transport at once but connection_lost only runs on a later
-        # loop iteration: without the is_closing() check, an app that streams without awaiting
-        # anything else would spin here forever once the client is gone.
-        if protocol.closed or protocol.transport.is_closing():
+        channel = self._channel
+        # A failed write closes the transport at once but the loss is only reported on a
+        # later loop iteration: gone() covers both, so an app that streams without awaiting
+        # anything else stops here instead of spinning forever once the client is gone.
+        if channel.gone():
             raise ClientDisconnected("client disconnected")
         if self._ended:
             raise LocalProtocolError("response already complete")
-        connection = protocol.connection
+        connection = self._connection
         if self._head_state == _HEAD_PENDING:
             if not more:
                 self.complete_response(data)
                 return
-            self._head_state = _HEAD_SENT
-            protocol.set_default_headers()
             head = connection.send(Response(self._status, self._headers, self._reason))[0]
+            self._head_state = _HEAD_SENT
             if data:
-                pieces = connection.send(Data(data))
-                protocol.write(head + b"".join(pieces))
+                channel.write(head + b"".join(connection.send(Data(data))))
             else:
-                protocol.write(head)
+                channel.write(head)
         elif self._head_state == _HEAD_IDLE:
             raise LocalProtocolError("body sent before the response head")
         elif data:
-            protocol.write_pieces(connection.send(Data(data)))
+            pieces = connection.send(Data(data))
+            channel.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
         self.bytes_sent += len(data)
         if not more:
             await self.end()
             return
-        if protocol.write_paused:
-            await protocol.drain()
+        if channel.write_paused:
+            await channel.drain()
 
     async def end(self, trailers: HeaderList = ()) -> None:
         """End the response, with trailer fields when the body is chunked."""
         if self._ended:
             return
-        protocol = self._protocol
         if self._head_state == _HEAD_PENDING:
             await self.send_body(b"", more=False) if not trailers else await self._start_then_end(trailers)
             return
-        if protocol.closed:
+        channel = self._channel
+        if channel.gone():
             raise ClientDisconnected("client disconnected")
+        pieces = self._connection.send(EndOfMessage(Headers(list(trailers))))
         self._ended = True
-        protocol.write_pieces(protocol.connection.send(EndOfMessage(Headers(list(trailers)))))
-        protocol.response_complete(self)
+        channel.finish(self, b"".join(pieces))
 
     async def _start_then_end(self, trailers: HeaderList) -> None:
         await self.send_body(b"", more=True)
@@ -305,26 +428,45 @@ class Exchange:
     @property
     def trailers_allowed(self) -> bool:
         """Whether trailers can be sent (chunked coding is in use)."""
-        return self._protocol.connection.response_chunked
+        return self._connection.response_chunked
 
     async def send_file(self, file: Any, offset: int, count: int, more: bool = False) -> None:
         """Send ``count`` bytes of ``file`` (an open binary file) from ``offset``, with
         sendfile where the transport allows; ``more=False`` ends the response."""
-        protocol = self._protocol
+        channel = self._channel
         if self._head_state == _HEAD_PENDING:
             await self.send_body(b"", more=True)
-        if protocol.closed:
+        if channel.gone():
             raise ClientDisconnected("client disconnected")
-        connection = protocol.connection
-        pieces = connection.send(Data(_FileRange(count)))
-        for piece in pieces:
-            if type(piece) is _FileRange:
-                await protocol.send_file(file, offset, count)
+        for piece in self._connection.send(Data(FileRange(count))):
+            if type(piece) is FileRange:
+                await channel.send_file(file, offset, count)
             else:
-                protocol.write(piece)
+                channel.write(piece)
         self.bytes_sent += count
         if not more:
             await self.end()
+
+    async def upgrade(self, headers: HeaderList = ()) -> RawStream:
+        """Accept the client's ``Upgrade`` with ``101 Switching Protocols`` and ``headers``;
+        the connection leaves HTTP/1.1 and becomes a raw byte stream (RFC 9110 §7.8).
+
+        Raises:
+            LocalProtocolError: the request asked for no upgrade, or the response started.
+            ClientDisconnected: the client is gone.
+        """
+        if self._head_state != _HEAD_IDLE:
+            raise LocalProtocolError("upgrade after the response started")
+        if not self.head.upgrade:
+            raise LocalProtocolError("upgrade() on a request that did not ask for one")
+        channel = self._channel
+        if channel.gone():
+            raise ClientDisconnected("client disconnected")
+        pieces = self._connection.send(Response(101, list(headers)))
+        self._head_state = _HEAD_SENT
+        self._status = 101
+        self._ended = True
+        return channel.upgrade(self, b"".join(pieces))
 
     @property
     def status(self) -> int:
@@ -332,10 +474,10 @@ class Exchange:
 
     def abort(self) -> None:
         """Drop the connection at once (the response cannot be completed)."""
-        self._protocol.abort()
+        self._channel.abort()
 
 
-class _FileRange:
+class FileRange:
     """A placeholder body piece of ``count`` bytes that the driver sends from a file."""
 
     __slots__ = ("count",)
@@ -345,4 +487,3 @@ class _FileRange:
 
     def __len__(self) -> int:
         return self.count
-

@@ -1,10 +1,25 @@
-"""HttpProtocol: bytes ⇄ ServerConnection ⇄ Exchange, error responses and graceful close.
+"""HttpProtocol: bytes ⇄ ServerConnection ⇄ Exchange, deadlines, error answers and graceful close.
 
-Per-connection state lives here; per-request state lives in the ``Exchange``. Reading is
-pull-based: request bodies are parsed only when the application asks for them, and reading
-pauses once unparsed input passes a high-water mark, so memory per connection stays bounded.
-Every close that could leave client bytes unread is graceful: the response, then FIN
-(``write_eof``), then input is read and discarded for a bounded time and amount, then close —
+Per-connection state lives here; per-request state lives in the ``Exchange``, which reaches
+this class only through the ``Channel`` methods it declares. Reading is pull-based: request
+bodies are parsed only when the application asks for them, and reading pauses once unparsed
+input passes a high-water mark, so memory per connection stays bounded.
+
+Theory of operation. A connection is always in one *phase*, each with at most one deadline
+(``_arm`` sets both; the worker's once-a-second sweep calls ``on_deadline``):
+
+    HEAD ──request──▶ APP ⇄ BODY (app waits for body bytes)
+                       ⇄ WRITE (app waits for the client to read)
+    APP ──response complete──▶ FLUSH (transport above high water) ──▶ KEEPALIVE or HEAD
+                           └──▶ LINGER (FIN sent, input discarded) ──▶ closed
+    APP ──101──▶ UPGRADED (bytes go to a raw stream)
+
+Writes respect backpressure everywhere: a finished response whose bytes are still queued
+holds the next pipelined request back (FLUSH) until the client has read them, and no timer
+cuts a response that is still flowing: write, flush and linger deadlines only fire after the
+client took nothing for the whole write timeout. Every close that could leave client bytes
+unread is graceful: the response, then FIN (``write_eof``), then input is read and discarded
+until the client goes quiet (bounded in time, like nginx's lingering close), then close —
 never a reset the client could see before reading its response.
 """
 
@@ -13,31 +28,26 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
-import socket
 import sys
 from typing import Any, cast
 
 from ..h1 import (
-    NEED_DATA,
     ConnectionClosed,
     Framing,
     Limits,
-    LocalProtocolError,
     RemoteProtocolError,
     Request,
-    RequestState,
     ResponseState,
     ServerConnection,
     error_response,
 )
-from .exchange import BodyError, ClientDisconnected, Exchange, Handler
+from ..logs import access_line, access_log, error_log, format_peer, rejected_line
+from . import sendfile
+from .exchange import BodyError, ClientDisconnected, Exchange, Handler, RawStream
+from .stream import UpgradedStream
 from .timeouts import Timeouts
 
-__all__ = ["HttpProtocol", "ServerContext"]
-
-error_log = logging.getLogger("synack.error")
-access_log = logging.getLogger("synack.access")
+__all__ = ["HttpProtocol", "ServerContext", "expire_deadlines"]
 
 #: Unparsed input above this pauses reading until the app consumes it (request bodies) or the
 #: current response ends (pipelined requests).
@@ -45,16 +55,14 @@ HIGH_WATER = 256 * 1024
 #: Seconds a connection that has not sent its first request yet may still send it once the
 #: server drains (see ``HttpProtocol.shutdown``).
 DRAIN_FIRST_REQUEST_GRACE = 1.0
-#: While lingering after FIN, discard at most this much input before giving up with an abort.
-LINGER_BYTES = 4 * 1024 * 1024
-#: Chunk size for sending files when sendfile is not available (TLS, uvloop).
-FILE_CHUNK = 256 * 1024
-#: sendfile(2) runs in slices this big, the write deadline re-armed for each (as for FILE_CHUNK).
-SENDFILE_SLICE = 256 * 1024
+#: Longest a lingering close keeps discarding input from a client that goes on sending
+#: (nginx ``lingering_time``: 30 s). Each quiet spell of ``Timeouts.linger`` ends it earlier.
+LINGER_TOTAL = 30.0
 
-# Phases, each with its own deadline (see timeouts.py).
-_HEAD, _APP, _BODY, _WRITE, _KEEPALIVE, _LINGER, _CLOSED = range(7)
+# Phases, each with its own deadline (see the theory of operation above).
+_HEAD, _APP, _BODY, _WRITE, _FLUSH, _KEEPALIVE, _LINGER, _UPGRADED, _CLOSED = range(9)
 _FRAMING_NONE = Framing.NONE
+_RESPONSE_IDLE = ResponseState.IDLE
 
 
 class ServerContext:
@@ -73,7 +81,7 @@ class ServerContext:
         scheme: str = "http",
     ) -> None:
         self.loop = loop
-        #: ``loop.time``, bound once (the hot path re-arms a deadline per request).
+        #: The clock every deadline is armed from (``loop.time``; a test harness may swap it).
         self.time = loop.time
         self.handler = handler
         self.limits = limits
@@ -84,6 +92,7 @@ class ServerContext:
         self.scheme = scheme
         self.connections: set[HttpProtocol] = set()
         self.now = loop.time()
+        #: The ``date`` and ``server`` field lines, refreshed once a second by the worker.
         self.default_headers = b""
         self.log_time = ""
         self.shutting_down = False
@@ -96,11 +105,25 @@ def access_log_enabled() -> bool:
     return access_log.isEnabledFor(logging.INFO)
 
 
+def expire_deadlines(connections: set[HttpProtocol], now: float) -> None:
+    """Call ``on_deadline`` on every connection whose deadline has passed at ``now``."""
+    for connection in list(connections):
+        deadline = connection.deadline
+        if deadline and deadline <= now:
+            try:
+                connection.on_deadline()
+            except Exception:  # never let one connection stop the clock
+                error_log.exception("error while timing out a connection")
+
+
 class HttpProtocol(asyncio.Protocol):
-    """One client connection."""
+    """One client connection: the driver's side of the ``Channel`` seam."""
+
+    transport: asyncio.Transport
 
     def __init__(self, context: ServerContext) -> None:
         self.context = context
+        self.loop = context.loop
         self.connection = ServerConnection(context.limits)
         self.exchange: Exchange | None = None
         self.client: tuple[str, int] | None = None
@@ -111,14 +134,21 @@ class HttpProtocol(asyncio.Protocol):
         self.reading_paused = False
         self.phase = _HEAD
         self.deadline = 0.0
-        self._lingered = 0
-        self._body_waiter: asyncio.Future[None] | None = None
+        #: The task blocked in a sendfile call, if any (see on_deadline).
+        self.sendfile_task: asyncio.Task[Any] | None = None
+        self._body_waiters: list[asyncio.Future[None]] = []
         self._drain_waiter: asyncio.Future[None] | None = None
         self._closed_waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._responding_now = False
-        #: The task blocked in loop.sendfile(), if any (see on_deadline).
-        self._sendfile_task: asyncio.Task[Any] | None = None
+        #: True while ``_next_request`` runs: a response completed synchronously inside it
+        #: returns to that loop instead of recursing into the next request.
+        self._dispatching = False
+        #: Write progress: the transport's buffered bytes at the last check, and when they last
+        #: went down (a stall is measured from there).
+        self._write_mark = 0
+        self._write_since = 0.0
+        self._linger_end = 0.0
+        self._stream: UpgradedStream | None = None
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -128,11 +158,9 @@ class HttpProtocol(asyncio.Protocol):
         context.connections.add(self)
         self.client = _address(transport.get_extra_info("peername"))
         self.server = _address(transport.get_extra_info("sockname"))
-        # Deadlines are armed from the live clock: ``context.now`` is only refreshed by the
-        # once-a-second sweep, and arming from it would let a timeout fire up to 1 s early.
-        self.deadline = context.loop.time() + context.timeouts.head
+        self._arm(_HEAD, context.timeouts.head)
         if error_log.isEnabledFor(logging.DEBUG):
-            error_log.debug("connection open from %s", _format_peer(self.client))
+            error_log.debug("connection open from %s", format_peer(self.client))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -141,54 +169,66 @@ class HttpProtocol(asyncio.Protocol):
         context = self.context
         context.connections.discard(self)
         disconnected = ClientDisconnected("client disconnected")
-        for waiter in (self._body_waiter, self._drain_waiter):
+        for waiter in (*self._body_waiters, self._drain_waiter):
             if waiter is not None and not waiter.done():
                 waiter.set_exception(disconnected)
         if self._closed_waiter is not None and not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
+        if self._stream is not None:
+            self._stream.connection_lost()
         for callback in context.on_connection_lost:
             callback()
         if error_log.isEnabledFor(logging.DEBUG):
-            error_log.debug("connection closed from %s", _format_peer(self.client))
+            error_log.debug("connection closed from %s", format_peer(self.client))
 
     def data_received(self, data: bytes) -> None:
         phase = self.phase
         if phase == _LINGER:
-            self._lingered += len(data)
-            if self._lingered > LINGER_BYTES:
-                self.transport.abort()
+            self._linger_input()
+            return
+        if phase == _UPGRADED:
+            assert self._stream is not None
+            self._stream.feed(data)
             return
         connection = self.connection
         connection.receive_data(data)
         if self.exchange is None:
             if phase == _KEEPALIVE:
+                # The first bytes of the next request: the head deadline runs from now. (Armed
+                # only if the head is still incomplete afterwards: a whole request, the usual
+                # case, moves on to APP at once.)
                 self.phase = _HEAD
                 self._next_request()
                 if self.phase == _HEAD:
-                    # The head is still incomplete: its deadline runs from now. (Armed only
-                    # here: a whole request, the usual case, moves on to _APP at once.)
-                    self.deadline = self.context.time() + self.context.timeouts.head
-                return
-            self._next_request()
-        elif self._body_waiter is not None:
-            if not self._body_waiter.done():
-                self._body_waiter.set_result(None)
-        elif connection.buffered > HIGH_WATER and not self.reading_paused:
-            self.reading_paused = True
-            self.transport.pause_reading()
+                    self._arm(_HEAD, self.context.timeouts.head)
+            elif phase == _HEAD:
+                self._next_request()
+            else:  # FLUSH: the next request waits until the client has read this response
+                self._pause_reading_above(HIGH_WATER)
+        elif self._body_waiters:
+            self._wake_body_waiters()
+        else:
+            self._pause_reading_above(HIGH_WATER)
 
     def eof_received(self) -> bool | None:
-        if self.phase == _LINGER:
-            self.transport.close()
+        phase = self.phase
+        if phase == _LINGER:
+            self.transport.close()  # flushes what is queued first
             return None
+        if phase == _UPGRADED:
+            assert self._stream is not None
+            self.connection.receive_data(b"")  # (so a graceful close knows not to wait for it)
+            self._stream.feed_eof()
+            return True
         self.connection.receive_data(b"")
         closed_waiter = self._closed_waiter  # the client will send nothing more: wake wait_closed()
         if closed_waiter is not None and not closed_waiter.done():
             closed_waiter.set_result(None)
         if self.exchange is None:
-            self._next_request()
-        elif self._body_waiter is not None and not self._body_waiter.done():
-            self._body_waiter.set_result(None)
+            if phase in (_HEAD, _KEEPALIVE):
+                self._next_request()
+        elif self._body_waiters:
+            self._wake_body_waiters()
         return True  # keep the write side open: the response may still be on its way
 
     def pause_writing(self) -> None:
@@ -199,42 +239,119 @@ class HttpProtocol(asyncio.Protocol):
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.phase == _FLUSH:
+            self._ready_for_next()
+
+    # ------------------------------------------------------------------ deadlines
+
+    def _arm(self, phase: int, seconds: float) -> None:
+        """Enter ``phase`` with a deadline ``seconds`` from now (0: no deadline)."""
+        self.phase = phase
+        self.deadline = self.context.time() + seconds if seconds else 0.0
+
+    def _arm_write(self, phase: int) -> None:
+        """Enter a phase that waits for the client to read (WRITE, FLUSH): the deadline fires
+        only once the client took nothing for the whole write timeout."""
+        now = self.context.time()
+        self.phase = phase
+        self._write_mark = self.transport.get_write_buffer_size()
+        self._write_since = now
+        self.deadline = now + self.context.timeouts.write
+
+    def _write_stalled(self, now: float) -> bool:
+        """Whether the client took none of the queued response for the write timeout. If it
+        took some, the deadline moves to a write timeout after that progress."""
+        size = self.transport.get_write_buffer_size()
+        if size < self._write_mark:
+            self._write_mark = size
+            self._write_since = now
+        until = self._write_since + self.context.timeouts.write
+        if now >= until:
+            return True
+        self.deadline = until
+        return False
+
+    def on_deadline(self) -> None:
+        """Called by the worker's sweep when ``deadline`` has passed."""
+        phase = self.phase
+        now = self.context.time()
+        self.deadline = 0.0
+        if phase == _HEAD:
+            if self.connection.buffered and self.connection.response_state is _RESPONSE_IDLE:
+                self._reject(RemoteProtocolError("request head not received in time", 408))
+            else:
+                self.graceful_close()
+        elif phase == _KEEPALIVE:
+            self.graceful_close()
+        elif phase == _BODY:
+            self._body_timed_out()
+        elif phase in (_WRITE, _FLUSH):
+            if self._write_stalled(now):
+                self._write_timed_out()
+        elif phase == _LINGER:
+            self._linger_deadline(now)
+
+    def _body_timed_out(self) -> None:
+        error = BodyError("request body not received in time", 408)
+        for waiter in self._body_waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        self.body_failed(RemoteProtocolError("request body not received in time", 408))
+
+    def _write_timed_out(self) -> None:
+        error_log.info("client %s too slow to read the response; aborting", format_peer(self.client))
+        task = self.sendfile_task
+        if task is not None and not task.done():
+            # Aborting the transport under loop.sendfile() trips asyncio (InvalidStateError in
+            # _call_connection_lost) and strands the sendfile future on a closed socket, so the
+            # handler and its open file would never finish. Cancel the task instead: sendfile
+            # unwinds, then _run() aborts the connection.
+            task.cancel()
+        else:
+            self.abort()
 
     # ------------------------------------------------------------------ requests
 
     def _next_request(self) -> None:
         connection = self.connection
-        while True:  # more than once only while requests are answered synchronously
-            try:
-                event = connection.next_event()
-            except RemoteProtocolError as error:
-                self._reject(error)
+        self._dispatching = True
+        try:
+            while True:  # more than once only while requests are answered synchronously
+                try:
+                    event = connection.next_event()
+                except RemoteProtocolError as error:
+                    self._reject(error)
+                    return
+                kind = type(event)
+                if kind is Request:
+                    if self._start(event):  # type: ignore[arg-type]
+                        continue
+                elif kind is ConnectionClosed:
+                    self.graceful_close()
                 return
-            kind = type(event)
-            if kind is Request:
-                if self._start(event):  # type: ignore[arg-type]
-                    continue
-            elif kind is ConnectionClosed:
-                self.graceful_close()
-            return
+        finally:
+            self._dispatching = False
 
     def _start(self, request: Request) -> bool:
-        """Start handling ``request``. True when it was answered synchronously and the
-        connection is back to waiting with bytes or EOF to look at (the caller loops instead
-        of recursing, so a long pipeline of cached files cannot exhaust the stack)."""
+        """Start handling ``request``. True when it was answered synchronously and input is
+        waiting to be parsed (the caller loops instead of recursing, so a long pipeline of
+        quick answers cannot exhaust the stack)."""
+        connection = self.connection
         body_done = request.framing is _FRAMING_NONE
         if body_done:
-            self.connection.skip_empty_body()
+            connection.skip_empty_body()
         self.phase = _APP
         self.deadline = 0.0
-        exchange = Exchange(self, request, body_done)
-        self.exchange = exchange
         context = self.context
+        connection.default_headers = context.default_headers
+        exchange = Exchange(
+            self, connection, request, body_done, self.client, self.server, self.scheme, context.root_path
+        )
+        self.exchange = exchange
         if context.shutting_down:
-            self.connection.close_after_response()
+            connection.close_after_response()
         if context.respond_now is not None and self._respond_now(exchange):
-            connection = self.connection
-            return self.phase == _KEEPALIVE and bool(connection.buffered or connection.client_eof)
+            return self.exchange is None and self.phase == _HEAD
         # A fresh contextvars context per request: a pipelined request is started from inside
         # the previous request's task, whose context variables it must not inherit.
         if _EAGER:
@@ -242,17 +359,16 @@ class HttpProtocol(asyncio.Protocol):
             # small responses) completes inside data_received without a trip through the
             # scheduler.
             task = asyncio.Task(  # type: ignore[call-arg]
-                self._run(exchange), loop=context.loop, eager_start=True, context=_BASE_CONTEXT.copy()
+                self._run(exchange), loop=self.loop, eager_start=True, context=_BASE_CONTEXT.copy()
             )
-            if task.done():  # finished (and maybe started the next request) already
-                return False
+            if task.done():  # finished already
+                return self.exchange is None and self.phase == _HEAD
         else:
-            task = context.loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
+            task = self.loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
         self._task = task
         return False
 
     def _respond_now(self, exchange: Exchange) -> bool:
-        self._responding_now = True
         try:
             return bool(self.context.respond_now(exchange))
         except ClientDisconnected:
@@ -262,12 +378,10 @@ class HttpProtocol(asyncio.Protocol):
         except Exception:
             # The fast path is optional: a bug in it must not cost the request.
             error_log.exception("respond_now failed; answering through the handler")
-            if exchange.response_started:
+            if exchange.bytes_written:
                 self.abort()
                 return True
             return False
-        finally:
-            self._responding_now = False
 
     async def _run(self, exchange: Exchange) -> None:
         try:
@@ -283,108 +397,46 @@ class HttpProtocol(asyncio.Protocol):
             self.abort()
             return
         except Exception as error:
-            if self.exchange is not exchange:
-                return  # the driver already answered (body error, timeout)
-            if isinstance(error, LocalProtocolError):
-                error_log.error("application broke HTTP: %s", error)
-            else:
-                error_log.exception("exception in application", exc_info=error)
-            self._app_failed(exchange)
+            # Logged whatever the connection's state: an app (Starlette, FastAPI) may send its
+            # own 500 and then raise for the server to log.
+            self._log_app_error(exchange, error)
+            if self.exchange is exchange:
+                self._app_failed(exchange)
             return
-        if self.exchange is exchange and not exchange._ended and not self.closed:
-            if exchange.response_started and exchange.bytes_sent:
-                error_log.error("application returned without completing the response")
+        if self.phase == _UPGRADED and self._stream is not None and self._stream.exchange is exchange:
+            self._stream.close()
+        elif self.exchange is exchange and not exchange.response_complete and not self.closed:
+            if exchange.bytes_written:
+                error_log.error("application returned without completing the response to %s",
+                                _request_line(exchange.head).decode("latin-1"))
                 self.abort()
             else:
-                error_log.error("application returned without sending a response")
+                error_log.error("application returned without sending a response to %s",
+                                _request_line(exchange.head).decode("latin-1"))
                 self._app_failed(exchange)
 
+    def _log_app_error(self, exchange: Exchange, error: Exception) -> None:
+        error_log.error(
+            "exception in application while handling \"%s\" from %s",
+            _request_line(exchange.head).decode("latin-1"),
+            format_peer(self.client),
+            exc_info=error,
+        )
+
     def _app_failed(self, exchange: Exchange) -> None:
-        if self.closed:
-            return
-        connection = self.connection
-        if connection.response_state is ResponseState.IDLE:
-            self.set_default_headers()
-            self.write(error_response(connection, 500, "the application failed"))
-            self._log_access(exchange.head, 500, 0)
-            self.exchange = None
-            self.graceful_close()
-        else:
-            self.abort()
+        """The app failed: a 500 if none of its response went out yet, else abort."""
+        if not exchange.bytes_written:
+            self.connection.abandon_response()
+        self._answer_error(500, "the application failed", exchange.head)
 
-    def response_complete(self, exchange: Exchange) -> None:
-        """The exchange's response was fully handed to the transport."""
-        if self.context.access_log:
-            self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent)
-        if self.exchange is not exchange:
-            return
-        self.exchange = None
-        connection = self.connection
-        context = self.context
-        if not context.shutting_down and connection.next_cycle():
-            self.phase = _KEEPALIVE
-            self.deadline = context.time() + context.timeouts.keep_alive
-            if self.reading_paused:
-                self.reading_paused = False
-                self.transport.resume_reading()
-            if (connection.buffered or connection.client_eof) and not self._responding_now:
-                self._next_request()
-        else:
-            self.graceful_close()
+    # ------------------------------------------------------------------ Channel: writing
 
-    # ------------------------------------------------------------------ body reading
-
-    async def wait_for_body(self) -> None:
-        """Wait until more request bytes (or EOF) arrive, under the body-idle deadline."""
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
-        if self.reading_paused:
-            self.reading_paused = False
-            self.transport.resume_reading()
-        waiter: asyncio.Future[None] = self.context.loop.create_future()
-        self._body_waiter = waiter
-        self.phase = _BODY
-        self.deadline = self.context.loop.time() + self.context.timeouts.body_idle
-        try:
-            await waiter
-        finally:
-            self._body_waiter = None
-            if self.phase == _BODY:
-                self.phase = _APP
-                self.deadline = 0.0
-
-    def body_error(self, error: RemoteProtocolError) -> None:
-        """The request body broke the rules (or the limit): answer if possible, then close."""
-        if self.closed or self.phase == _LINGER:
-            return  # already answered (the app read again after the error) and closing
-        exchange = self.exchange
-        error_log.info("bad request body from %s: %s", _format_peer(self.client), error.message)
-        if self.connection.response_state is ResponseState.IDLE:
-            self.set_default_headers()
-            self.write(error_response(self.connection, error.status, error.message))
-            if exchange is not None:
-                self._log_access(exchange.head, error.status, 0)
-            self.exchange = None
-            self.graceful_close()
-        else:
-            self.abort()
-
-    # ------------------------------------------------------------------ writing
-
-    def set_default_headers(self) -> None:
-        self.connection.default_headers = self.context.default_headers
+    def gone(self) -> bool:
+        return self.closed or self.transport.is_closing()
 
     def write(self, data: bytes) -> None:
         if not self.closed:
             self.transport.write(data)
-
-    def write_pieces(self, pieces: list[Any]) -> None:
-        if self.closed or not pieces:
-            return
-        if len(pieces) == 1:
-            self.transport.write(pieces[0])
-        else:
-            self.transport.write(b"".join(pieces))
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is below its low-water mark (write deadline)."""
@@ -392,11 +444,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.closed:
             raise ClientDisconnected("client disconnected")
-        waiter: asyncio.Future[None] = self.context.loop.create_future()
+        waiter: asyncio.Future[None] = self.loop.create_future()
         self._drain_waiter = waiter
         previous_phase, previous_deadline = self.phase, self.deadline
-        self.phase = _WRITE
-        self.deadline = self.context.loop.time() + self.context.timeouts.write
+        self._arm_write(_WRITE)
         try:
             await waiter
         finally:
@@ -404,151 +455,111 @@ class HttpProtocol(asyncio.Protocol):
             if self.phase == _WRITE:
                 self.phase, self.deadline = previous_phase, previous_deadline
 
+    def arm_write(self) -> None:
+        self._arm_write(_WRITE)
+
+    def settle_write(self) -> None:
+        if self.phase == _WRITE:
+            self.phase, self.deadline = _APP, 0.0
+
     async def send_file(self, file: Any, offset: int, count: int) -> None:
         """Send ``count`` bytes of ``file`` from ``offset``; abort if the file came up short."""
-        if self.closed:
-            raise ClientDisconnected("client disconnected")
-        sent = 0
-        loop = self.context.loop
-        if self.transport.get_extra_info("sslcontext") is None and _sendfile_native(loop):
-            await self.drain()
-            self._sendfile_task = asyncio.current_task()
-            try:
-                # In slices, re-arming the write deadline for each: the deadline bounds a
-                # stall, not the whole transfer, so a large file to a client that keeps
-                # reading is never cut off (one deadline for the whole file did that).
-                while sent < count:
-                    self.phase, self.deadline = _WRITE, self.context.loop.time() + self.context.timeouts.write
-                    size = min(SENDFILE_SLICE, count - sent)
-                    done = await loop.sendfile(self.transport, file, offset + sent, size, fallback=True)
-                    sent += done
-                    if done < size:
-                        break  # end of file: the file shrank
-            except (ConnectionError, RuntimeError) as error:
-                if self.closed:
-                    raise ClientDisconnected("client disconnected") from None
-                raise ClientDisconnected(str(error)) from None
-            finally:
-                self._sendfile_task = None
-                if self.phase == _WRITE:
-                    self.phase, self.deadline = _APP, 0.0
-        elif self.transport.get_extra_info("sslcontext") is None and _has_socket(self.transport):
-            sent = await self._send_file_dup(file, offset, count)
-        else:
-            sent = await self._send_file_chunks(file, offset, count)
+        sent = await sendfile.send_file(self, file, offset, count)
         if sent != count:
             error_log.error("file changed size while being sent; aborting the connection")
             self.abort()
             raise ClientDisconnected("file shorter than announced")
 
-    async def _send_file_dup(self, file: Any, offset: int, count: int) -> int:
-        """Zero-copy for loops without loop.sendfile (uvloop): sendfile(2) on a duplicate of
-        the connection's descriptor, waiting for writability on the duplicate (the loop won't
-        watch a descriptor its transport owns). The transport's buffer is flushed first so
-        bytes stay in order, and nothing else writes until the file is out."""
-        loop = self.context.loop
-        out_fd = os.dup(self.transport.get_extra_info("socket").fileno())
-        in_fd = file.fileno()
-        sent = 0
-        self._sendfile_task = asyncio.current_task()
-        try:
-            await self._wait_flushed(out_fd)
-            while sent < count:
-                if self.closed:
-                    raise ClientDisconnected("client disconnected")
-                self.phase, self.deadline = _WRITE, loop.time() + self.context.timeouts.write
-                try:
-                    done = os.sendfile(out_fd, in_fd, offset + sent, min(SENDFILE_SLICE, count - sent))
-                except BlockingIOError:
-                    await self._writable(out_fd)
-                    continue
-                except OSError:
-                    raise ClientDisconnected("client disconnected") from None
-                if done == 0:
-                    break  # end of file: the file shrank
-                sent += done
-        finally:
-            os.close(out_fd)
-            self._sendfile_task = None
-            if self.phase == _WRITE:
-                self.phase, self.deadline = _APP, 0.0
-        return sent
+    def finish(self, exchange: Exchange, last: bytes) -> None:
+        """The exchange's response is complete (``last`` holds its final bytes)."""
+        if last and not self.closed:
+            self.transport.write(last)
+        context = self.context
+        if context.access_log:
+            self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent)
+        if self.exchange is not exchange:
+            return
+        self.exchange = None
+        if context.shutting_down or not self.connection.next_cycle():
+            self.graceful_close()
+        elif self.write_paused:
+            # The response is still queued: hold the next request back until the client
+            # has read it (pipelined requests must not pile responses up in memory).
+            self._arm_write(_FLUSH)
+        elif self.reading_paused or self.connection.buffered or self.connection.client_eof:
+            self._ready_for_next()
+        else:
+            # The usual case, inline (``_ready_for_next`` in short): wait for the next request.
+            self.phase = _KEEPALIVE
+            self.deadline = context.time() + context.timeouts.keep_alive
 
-    async def _writable(self, fd: int) -> None:
-        waiter: asyncio.Future[None] = self.context.loop.create_future()
-        self.context.loop.add_writer(fd, _set_result_once, waiter)
+    def _ready_for_next(self) -> None:
+        """The last response is out: wait for (or start) the next request."""
+        if self.context.shutting_down:
+            self.graceful_close()
+            return
+        connection = self.connection
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        if connection.buffered or connection.client_eof:
+            # Part of the next request is here already: it gets the head deadline (a 408 if
+            # it never completes), not the keep-alive one.
+            self._arm(_HEAD, self.context.timeouts.head)
+            if not self._dispatching:
+                self._next_request()
+        else:
+            self._arm(_KEEPALIVE, self.context.timeouts.keep_alive)
+
+    def upgrade(self, exchange: Exchange, head: bytes) -> RawStream:
+        """Write the 101 ``head``; from now on the connection's bytes belong to the stream."""
+        self.write(head)
+        if self.context.access_log:
+            self._log_access(exchange.head, 101, 0)
+        trailing, eof = self.connection.trailing_data
+        stream = UpgradedStream(self, exchange)
+        self._stream = stream
+        self.exchange = None
+        self._arm(_UPGRADED, 0)
+        if trailing:
+            stream.feed(trailing)
+        if eof:
+            stream.feed_eof()
+        return stream
+
+    # ------------------------------------------------------------------ Channel: reading
+
+    async def wait_for_body(self) -> None:
+        """Wait until more request bytes (or EOF) arrive, under the body-idle deadline.
+        Several tasks may wait at once; each is woken."""
+        if self.closed:
+            raise ClientDisconnected("client disconnected")
+        self.resume_input()
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        waiters = self._body_waiters
+        waiters.append(waiter)
+        if self.phase == _APP:
+            self._arm(_BODY, self.context.timeouts.body_idle)
         try:
             await waiter
         finally:
-            self.context.loop.remove_writer(fd)
+            waiters.remove(waiter)
+            if not waiters and self.phase == _BODY:
+                self.phase = _APP
+                self.deadline = 0.0
 
-    async def _wait_flushed(self, fd: int) -> None:
-        """Wait until the transport has handed all its buffered bytes to the kernel: each
-        time the socket turns writable, the transport flushes in the same loop pass."""
-        loop = self.context.loop
-        while self.transport.get_write_buffer_size():
-            if self.closed:
-                raise ClientDisconnected("client disconnected")
-            self.phase, self.deadline = _WRITE, loop.time() + self.context.timeouts.write
-            await self._writable(fd)
-            await asyncio.sleep(0)
+    def _wake_body_waiters(self) -> None:
+        for waiter in self._body_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
-    async def _send_file_chunks(self, file: Any, offset: int, count: int) -> int:
-        fd = file.fileno()
-        sent = 0
-        while sent < count:
-            chunk = os.pread(fd, min(FILE_CHUNK, count - sent), offset + sent)
-            if not chunk:
-                break
-            if self.closed:
-                raise ClientDisconnected("client disconnected")
-            self.transport.write(chunk)
-            sent += len(chunk)
-            await self.drain()
-        return sent
-
-    # ------------------------------------------------------------------ closing
-
-    def _reject(self, error: RemoteProtocolError) -> None:
-        """A request head broke the rules: answer with its status, then close gracefully."""
-        if error_log.isEnabledFor(logging.INFO):
-            error_log.info(
-                "rejected request from %s: %d %s", _format_peer(self.client), error.status, error.message
-            )
-        if self.connection.response_state is ResponseState.IDLE and not self.closed:
-            self.set_default_headers()
-            self.write(error_response(self.connection, error.status, error.message))
-            self._log_rejected(error.status)
-        self.graceful_close()
-
-    def graceful_close(self) -> None:
-        """Half-close (FIN) after the response, discard input for a while, then close."""
-        if self.phase in (_LINGER, _CLOSED):
-            return
-        self.exchange = None
-        transport = self.transport
-        if self.connection.client_eof or transport.is_closing():
-            transport.close()
-            self.phase = _LINGER
-            return
-        self.phase = _LINGER
-        self.deadline = self.context.loop.time() + self.context.timeouts.linger
-        if transport.can_write_eof():
-            try:
-                transport.write_eof()
-            except OSError:
-                transport.close()
-                return
-        if self.reading_paused:
-            self.reading_paused = False
-            transport.resume_reading()
-
-    def abort(self) -> None:
-        """Drop the connection now (a response cannot be completed correctly)."""
-        if not self.closed:
-            self.exchange = None
-            self.phase = _LINGER
-            self.transport.abort()
+    def body_failed(self, error: RemoteProtocolError) -> None:
+        """The request body broke the rules (or the limit): answer if possible, then close."""
+        if self.closed or self.phase == _LINGER:
+            return  # already answered (the app read again after the error) and closing
+        error_log.info("bad request body from %s: %s", format_peer(self.client), error.message)
+        exchange = self.exchange
+        self._answer_error(error.status, error.message, exchange.head if exchange is not None else None)
 
     async def wait_closed(self) -> None:
         """Wait until the connection is lost or the client closed its side (EOF): either way
@@ -556,42 +567,95 @@ class HttpProtocol(asyncio.Protocol):
         if self.closed or self.connection.client_eof:
             return
         if self._closed_waiter is None:
-            self._closed_waiter = self.context.loop.create_future()
+            self._closed_waiter = self.loop.create_future()
         await asyncio.shield(self._closed_waiter)
 
-    def on_deadline(self) -> None:
-        """Called by the worker's sweep when ``deadline`` has passed."""
-        phase = self.phase
-        self.deadline = 0.0
-        if phase == _HEAD:
-            if self.connection.buffered and self.connection.response_state is ResponseState.IDLE:
-                self._reject(RemoteProtocolError("request head not received in time", 408))
-            else:
-                self.graceful_close()
-        elif phase == _KEEPALIVE:
+    def pause_input(self) -> None:
+        if not self.reading_paused and not self.closed:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_input(self) -> None:
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def _pause_reading_above(self, limit: int) -> None:
+        if self.connection.buffered > limit:
+            self.pause_input()
+
+    # ------------------------------------------------------------------ closing
+
+    def _reject(self, error: RemoteProtocolError) -> None:
+        """A request head broke the rules: answer with its status, then close gracefully."""
+        if error_log.isEnabledFor(logging.INFO):
+            error_log.info(
+                "rejected request from %s: %d %s", format_peer(self.client), error.status, error.message
+            )
+        self._answer_error(error.status, error.message, None)
+
+    def _answer_error(self, status: int, message: str, request: Request | None) -> None:
+        """The one error answer: ``status`` through the connection's normal ``send`` path
+        if no response has started, then a graceful close; otherwise abort."""
+        if self.closed or self.phase == _LINGER:
+            return  # already answered (the app read again after the error) and closing
+        connection = self.connection
+        if connection.response_state is _RESPONSE_IDLE:
+            connection.default_headers = self.context.default_headers
+            self.write(error_response(connection, status, message))
+            if request is not None:
+                self._log_access(request, status, 0)
+            elif self.context.access_log:
+                access_log.info(rejected_line(self.client, self.context.log_time, status))
             self.graceful_close()
-        elif phase == _BODY:
-            waiter = self._body_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(BodyError("request body not received in time", 408))
-            self.body_error(RemoteProtocolError("request body not received in time", 408))
-        elif phase == _WRITE:
-            error_log.info("client %s too slow to read the response; aborting", _format_peer(self.client))
-            task = self._sendfile_task
-            if task is not None and not task.done():
-                # Aborting the transport under loop.sendfile() trips asyncio (InvalidStateError
-                # in _call_connection_lost) and strands the sendfile future on a closed socket,
-                # so the handler and its open file would never finish. Cancel the task
-                # instead: sendfile unwinds, then _run() aborts the connection.
-                task.cancel()
-            else:
-                self.abort()
-        elif phase == _LINGER:
-            transport = self.transport
-            if transport.get_write_buffer_size():
-                transport.abort()
-            else:
+        else:
+            self.abort()
+
+    def graceful_close(self) -> None:
+        """Half-close (FIN) after the response, discard input until the client goes quiet,
+        then close. Queued response bytes still go out first, under the write timeout."""
+        if self.phase in (_LINGER, _CLOSED):
+            return
+        self.exchange = None
+        transport = self.transport
+        now = self.context.time()
+        self._linger_end = now + LINGER_TOTAL
+        self._write_mark = transport.get_write_buffer_size()
+        self._write_since = now
+        self._arm(_LINGER, self.context.timeouts.linger)
+        if transport.is_closing():
+            return
+        if self.connection.client_eof:
+            transport.close()  # nothing more will arrive; the queued response is flushed first
+            return
+        if transport.can_write_eof():
+            try:
+                transport.write_eof()  # sent by the transport once its buffer is flushed
+            except OSError:
                 transport.close()
+                return
+        self.resume_input()
+
+    def _linger_input(self) -> None:
+        # Discarded. While the response is still queued its own deadline rules; once it is
+        # out, the close waits for a quiet spell of ``linger`` seconds (at most LINGER_TOTAL).
+        if not self.transport.get_write_buffer_size():
+            self.deadline = min(self.context.time() + self.context.timeouts.linger, self._linger_end)
+
+    def _linger_deadline(self, now: float) -> None:
+        transport = self.transport
+        if not transport.get_write_buffer_size():
+            transport.close()  # the client has had its response and went quiet (or took too long)
+        elif self._write_stalled(now):
+            transport.abort()  # the client stopped reading: the response cannot be delivered
+
+    def abort(self) -> None:
+        """Drop the connection now (a response cannot be completed correctly)."""
+        if not self.closed:
+            self.exchange = None
+            self.phase = _LINGER
+            self.deadline = 0.0
+            self.transport.abort()
 
     def cancel(self) -> None:
         """Graceful timeout expired: cancel the handler and drop the connection."""
@@ -615,7 +679,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.phase == _KEEPALIVE:
             self.graceful_close()
         elif self.phase == _HEAD:
-            grace = self.context.loop.time() + DRAIN_FIRST_REQUEST_GRACE
+            grace = self.context.time() + DRAIN_FIRST_REQUEST_GRACE
             self.deadline = min(self.deadline, grace) if self.deadline else grace
 
     # ------------------------------------------------------------------ logging
@@ -624,28 +688,17 @@ class HttpProtocol(asyncio.Protocol):
         if not self.context.access_log:
             return
         headers = request.headers
-        referer = headers.get(b"referer", b"-") or b"-"
-        agent = headers.get(b"user-agent", b"-") or b"-"
-        host = self.client[0] if self.client else "-"
-        line = (request.method + b" " + request.target + b" HTTP/" + request.http_version).decode(
-            "latin-1"
-        )
         access_log.info(
-            '%s - - [%s] "%s" %d %s "%s" "%s"',
-            host,
-            self.context.log_time,
-            _escape(line),
-            status,
-            size if size else "-",
-            _escape(referer.decode("latin-1")),
-            _escape(agent.decode("latin-1")),
+            access_line(
+                self.client,
+                self.context.log_time,
+                _request_line(request),
+                status,
+                size,
+                headers.get(b"referer", b"-"),
+                headers.get(b"user-agent", b"-"),
+            )
         )
-
-    def _log_rejected(self, status: int) -> None:
-        if not self.context.access_log:
-            return
-        host = self.client[0] if self.client else "-"
-        access_log.info('%s - - [%s] "-" %d - "-" "-"', host, self.context.log_time, status)
 
 
 _EAGER = sys.version_info >= (3, 12)
@@ -654,34 +707,11 @@ _EAGER = sys.version_info >= (3, 12)
 _BASE_CONTEXT = contextvars.copy_context()
 
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+def _request_line(request: Request) -> bytes:
+    return request.method + b" " + request.target + b" HTTP/" + request.http_version
 
 
 def _address(info: Any) -> tuple[str, int] | None:
     if isinstance(info, tuple) and len(info) >= 2:
         return (str(info[0]), int(info[1]))
     return None
-
-
-def _format_peer(peer: tuple[str, int] | None) -> str:
-    if peer is None:
-        return "unix socket"
-    host, port = peer
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _set_result_once(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-def _has_socket(transport: asyncio.BaseTransport) -> bool:
-    sock = transport.get_extra_info("socket")
-    return sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX)
-
-
-def _sendfile_native(loop: asyncio.AbstractEventLoop) -> bool:
-    # asyncio's selector loop implements sendfile(2) for plain sockets; uvloop does not and
-    # would fall back to reading the file into memory in one piece per call.
-    return isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop)

@@ -1,0 +1,89 @@
+"""UpgradedStream: a connection's raw bytes after ``101 Switching Protocols``.
+
+The driver hands every byte received after the 101 (including bytes that arrived together with
+the upgrade request) to this stream instead of the HTTP/1.1 parser. Reading pauses while more
+than ``HIGH_WATER`` bytes wait unread; writing goes through the connection's drain, under the
+write timeout. Closing is the connection's graceful close (FIN, then linger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .exchange import ClientDisconnected, Exchange
+
+if TYPE_CHECKING:  # the stream is created by, and only by, the protocol
+    from .protocol import HttpProtocol
+
+__all__ = ["UpgradedStream", "HIGH_WATER"]
+
+#: Unread input above this pauses reading from the socket until the application reads.
+HIGH_WATER = 256 * 1024
+
+
+class UpgradedStream:
+    """The ``RawStream`` the driver gives an application after a protocol switch."""
+
+    def __init__(self, protocol: HttpProtocol, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self._protocol = protocol
+        self._buffer = bytearray()
+        self._eof = False
+        self._lost = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ from the protocol
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) > HIGH_WATER:
+            self._protocol.pause_input()
+        self._wake()
+
+    def feed_eof(self) -> None:
+        self._eof = True
+        self._wake()
+
+    def connection_lost(self) -> None:
+        self._lost = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------------ RawStream
+
+    async def read(self) -> bytes:
+        while not self._buffer:
+            if self._eof:
+                return b""
+            if self._lost:
+                raise ClientDisconnected("client disconnected")
+            self._protocol.resume_input()
+            self._waiter = self._protocol.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._protocol.resume_input()
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self._lost or self._protocol.gone():
+            raise ClientDisconnected("client disconnected")
+        self._protocol.write(data)
+
+    async def drain(self) -> None:
+        await self._protocol.drain()
+
+    def close(self) -> None:
+        if not self._lost:
+            self._protocol.graceful_close()
+
+    def abort(self) -> None:
+        self._protocol.abort()
