@@ -55,6 +55,9 @@ HIGH_WATER = 256 * 1024
 #: Seconds a connection that has not sent its first request yet may still send it once the
 #: server drains (see ``HttpProtocol.shutdown``).
 DRAIN_FIRST_REQUEST_GRACE = 1.0
+#: How often a response waiting for a slow client checks that the client still reads
+#: (the worker's sweep runs once a second anyway).
+WRITE_POLL = 1.0
 #: Longest a lingering close keeps discarding input from a client that goes on sending
 #: (nginx ``lingering_time``: 30 s). Each quiet spell of ``Timeouts.linger`` ends it earlier.
 LINGER_TOTAL = 30.0
@@ -250,17 +253,18 @@ class HttpProtocol(asyncio.Protocol):
         self.deadline = self.context.time() + seconds if seconds else 0.0
 
     def _arm_write(self, phase: int) -> None:
-        """Enter a phase that waits for the client to read (WRITE, FLUSH): the deadline fires
-        only once the client took nothing for the whole write timeout."""
+        """Enter a phase that waits for the client to read (WRITE, FLUSH): the deadline polls
+        the client's progress every ``WRITE_POLL`` seconds and fires only once the client took
+        nothing for the whole write timeout."""
         now = self.context.time()
         self.phase = phase
         self._write_mark = self.transport.get_write_buffer_size()
         self._write_since = now
-        self.deadline = now + self.context.timeouts.write
+        self.deadline = now + min(WRITE_POLL, self.context.timeouts.write)
 
     def _write_stalled(self, now: float) -> bool:
         """Whether the client took none of the queued response for the write timeout. If it
-        took some, the deadline moves to a write timeout after that progress."""
+        is still within it, the deadline moves to the next poll."""
         size = self.transport.get_write_buffer_size()
         if size < self._write_mark:
             self._write_mark = size
@@ -268,7 +272,7 @@ class HttpProtocol(asyncio.Protocol):
         until = self._write_since + self.context.timeouts.write
         if now >= until:
             return True
-        self.deadline = until
+        self.deadline = min(until, now + WRITE_POLL)
         return False
 
     def on_deadline(self) -> None:

@@ -1,0 +1,309 @@
+"""The driver's timing, backpressure and dispatch rules, in process: a fake transport and a
+manual clock (tests/server/harness.py), so nothing here sleeps or depends on the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from synack.server.timeouts import Timeouts
+from tests.server.harness import Harness, asgi, count_responses, run, settle
+
+GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+def reply(body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers or []})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+# ---------------------------------------------------------------------- backpressure
+
+
+def test_pipelined_flood_waits_while_the_client_does_not_read() -> None:
+    # Issue 10 High #1: 2,000 pipelined requests for a 100 KB one-message body, never read.
+    # Each finished response that is still queued holds the next request back.
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"x" * 100_000)))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET * 2000)
+        await settle()
+        assert count_responses(bytes(transport.queue)) == 1
+        assert len(transport.queue) < 200_000
+        # Once the client reads, every request is answered in turn.
+        answered = 0
+        for _ in range(5000):
+            answered += count_responses(transport.take())
+            await settle(3)
+            if answered == 2000:
+                break
+        assert answered == 2000
+        assert not transport.aborted
+
+    run(body)
+
+
+def test_pipelined_input_stops_being_read_while_a_response_is_held() -> None:
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"x" * 100_000)))
+        protocol, transport = harness.connect()
+        for _ in range(40):  # 300 KB of requests, more than the input high-water mark
+            protocol.data_received(GET * 250)
+            await settle()
+        assert not transport.reading
+        assert count_responses(bytes(transport.queue)) == 1
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET / HTTP/1.1\r\nHost: test\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+    ],
+    ids=["keep-alive", "close", "http/1.0"],
+)
+def test_one_piece_body_reaches_a_slow_steady_reader(request_head: bytes) -> None:
+    # Issue 10 High #2: a 4 MB body in one message, read at 128 KiB/s (in fake time) by a client
+    # with keep-alive and linger timeouts of 1 s: neither may cut the response while it flows.
+    size = 4_000_000
+
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"y" * size)), Timeouts(keep_alive=1, linger=1, write=5))
+        protocol, transport = harness.connect()
+        protocol.data_received(request_head)
+        await settle()
+        for _ in range(200):
+            await harness.advance(0.5)
+            transport.take(64 * 1024)
+            if not transport.queue:
+                break
+        head, _, received = bytes(transport.received).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert len(received) == size
+        assert not transport.aborted
+        # Then the connection ends the normal way (idle keep-alive, or the close after FIN).
+        await harness.advance(1.5)
+        await harness.advance(1.5)
+        assert transport.ended and not transport.aborted
+
+    run(body)
+
+
+def test_a_stalled_reader_is_cut_after_the_write_timeout() -> None:
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"y" * 1_000_000)), Timeouts(keep_alive=1, linger=1, write=5))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET)
+        await settle()
+        transport.take(64 * 1024)
+        await harness.advance(4)
+        assert not transport.aborted  # less than the write timeout without progress
+        await harness.advance(2)
+        assert transport.aborted
+
+    run(body)
+
+
+# ---------------------------------------------------------------------- deadlines
+
+
+def test_started_pipelined_head_gets_the_head_timeout_not_keep_alive() -> None:
+    # Issue 10 Low #9: request 1 arrives with the start of request 2.
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"one")), Timeouts(head=10, keep_alive=5))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET + b"GET /two HTTP/1.1\r\nHo")
+        await settle()
+        assert count_responses(transport.take()) == 1
+        await harness.advance(6)  # past keep-alive, within the head timeout
+        assert not transport.ended
+        protocol.data_received(b"st: test\r\n\r\n")
+        await settle()
+        assert transport.take().startswith(b"HTTP/1.1 200")
+
+    run(body)
+
+
+def test_pipelined_head_never_completed_gets_408() -> None:
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"one")), Timeouts(head=10, keep_alive=5))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET + b"GET /two HTTP/1.1\r\nHo")
+        await settle()
+        transport.take()
+        await harness.advance(11)
+        assert transport.take().startswith(b"HTTP/1.1 408")
+
+    run(body)
+
+
+def test_half_closed_client_gets_every_pipelined_answer() -> None:
+    # Issue 10 Low #10: three GETs then shutdown(SHUT_WR), as `nc -N` does.
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"ok")))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET * 3)
+        protocol.eof_received()
+        await settle()
+        received = transport.take()
+        assert count_responses(received) == 3
+        *earlier, last = received.split(b"HTTP/1.1 ")[1:]
+        assert all(b"connection: close" not in response for response in earlier)
+        assert b"connection: close" in last
+        assert transport.ended and not transport.aborted
+
+    run(body)
+
+
+def test_long_pipeline_of_immediate_answers_does_not_recurse() -> None:
+    # Issue 10 High #3: on Python 3.12+ handlers start eagerly; answering 3,000 pipelined
+    # requests must not nest one call per request.
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"ok")))
+        protocol, transport = harness.connect(high=1 << 30)
+        protocol.data_received(GET * 3000)
+        answered = 0
+        for _ in range(4000):  # (one loop pass per request on 3.11, where tasks start lazily)
+            answered += count_responses(transport.take())
+            if answered == 3000:
+                break
+            await asyncio.sleep(0)
+        assert answered == 3000
+
+    run(body)
+
+
+# ---------------------------------------------------------------------- request bodies
+
+
+def test_concurrent_receive_calls_all_wake() -> None:
+    # Issue 10 Medium #4: Starlette's is_disconnected() pattern while the body is awaited.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reader = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(receive(), 0.01)
+        message = await reader
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": message["body"]})
+
+    async def body() -> None:
+        harness = Harness(asgi(app))
+        protocol, transport = harness.connect()
+        protocol.data_received(b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\n")
+        await asyncio.sleep(0.05)  # the second receive() has timed out by now
+        protocol.data_received(b"hello")
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if transport.queue:
+                break
+        assert transport.take().endswith(b"\r\n\r\nhello")
+
+    run(body)
+
+
+# ---------------------------------------------------------------------- app failures
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        reply(b"x", [(b"x-bad", b"one\r\nset-cookie: two")]),
+        reply(b"short", [(b"content-length", b"10")]),
+    ],
+    ids=["crlf-in-header", "body-shorter-than-content-length"],
+)
+def test_bad_response_before_any_byte_gets_500(app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 10 Low #8: nothing was written yet, so the client gets a 500, not a silent close.
+    async def body() -> None:
+        harness = Harness(asgi(app))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET)
+        await settle()
+        received = transport.take()
+        assert received.startswith(b"HTTP/1.1 500 ")
+        assert b"set-cookie" not in received
+        assert transport.ended and not transport.aborted
+
+    with caplog.at_level(logging.ERROR, logger="synack.error"):
+        run(body)
+    assert any(record.exc_info for record in caplog.records)
+
+
+def test_exception_after_the_response_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 10: Starlette and FastAPI send their 500, then re-raise for the server to log.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"Internal Server Error"})
+        raise RuntimeError("the real cause " + scope["path"])
+
+    async def body() -> None:
+        harness = Harness(asgi(app))
+        protocol, transport = harness.connect()
+        protocol.data_received(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+        await settle()
+        assert count_responses(transport.take()) == 2
+
+    with caplog.at_level(logging.ERROR, logger="synack.error"):
+        run(body)
+    failures = [record for record in caplog.records if record.exc_info]
+    assert [str(record.exc_info[1]) for record in failures if record.exc_info] == [
+        "the real cause /first",
+        "the real cause /second",
+    ]
+    assert "GET /first HTTP/1.1" in failures[0].getMessage()
+
+
+def test_apps_own_date_and_server_win() -> None:
+    # Issue 10 Low #13: one of each, the app's.
+    async def body() -> None:
+        app = reply(b"ok", [(b"Date", b"Mon, 02 Feb 2026 00:00:00 GMT"), (b"server", b"mine")])
+        harness = Harness(asgi(app))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET)
+        await settle()
+        head = transport.take().partition(b"\r\n\r\n")[0].lower()
+        assert head.count(b"\r\ndate: ") == 1 and b"date: mon, 02 feb 2026" in head
+        assert head.count(b"\r\nserver: ") == 1 and b"server: mine" in head
+
+    run(body)
+
+
+# ---------------------------------------------------------------------- upgrade
+
+
+def test_upgrade_hands_the_connection_to_a_raw_stream() -> None:
+    async def handler(exchange: Any) -> None:
+        stream = await exchange.upgrade([(b"upgrade", b"shout")])
+        while data := await stream.read():
+            stream.write(data.upper())
+            await stream.drain()
+        stream.close()
+
+    async def body() -> None:
+        harness = Harness(handler)
+        protocol, transport = harness.connect()
+        protocol.data_received(
+            b"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: shout\r\n\r\nhello "
+        )
+        await settle()
+        protocol.data_received(b"GET / HTTP/1.1\r\n\r\n")  # not parsed as HTTP any more
+        await settle()
+        protocol.eof_received()
+        await settle()
+        head, _, rest = transport.take().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 ")
+        assert b"\r\nupgrade: shout" in head.lower()
+        assert rest == b"HELLO GET / HTTP/1.1\r\n\r\n"
+        assert transport.ended and not transport.aborted
+
+    run(body)
