@@ -43,11 +43,12 @@ from ..h1 import (
 )
 from ..logs import access_line, access_log, error_log, format_peer, rejected_line
 from . import sendfile
-from .exchange import BodyError, ClientDisconnected, Exchange, Handler, RawStream
+from .context import ServerContext, expire_deadlines
+from .exchange import BodyError, ClientDisconnected, Exchange, RawStream
 from .stream import UpgradedStream
 from .timeouts import Timeouts
 
-__all__ = ["HttpProtocol", "ServerContext", "expire_deadlines"]
+__all__ = ["HttpProtocol", "ServerContext", "expire_deadlines"]  # (the last two live in context.py)
 
 #: Unparsed input above this pauses reading until the app consumes it (request bodies) or the
 #: current response ends (pipelined requests).
@@ -66,57 +67,6 @@ LINGER_TOTAL = 30.0
 _HEAD, _APP, _BODY, _WRITE, _FLUSH, _KEEPALIVE, _LINGER, _UPGRADED, _CLOSED = range(9)
 _FRAMING_NONE = Framing.NONE
 _RESPONSE_IDLE = ResponseState.IDLE
-
-
-class ServerContext:
-    """What every connection of one worker shares: handler, limits, timeouts and the clock."""
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        handler: Handler,
-        limits: Limits,
-        timeouts: Timeouts,
-        *,
-        server_header: bytes = b"synack",
-        access_log: bool = True,
-        root_path: str = "",
-        scheme: str = "http",
-    ) -> None:
-        self.loop = loop
-        #: The clock every deadline is armed from (``loop.time``; a test harness may swap it).
-        self.time = loop.time
-        self.handler = handler
-        self.limits = limits
-        self.timeouts = timeouts
-        self.server_header = server_header
-        self.access_log = access_log and access_log_enabled()
-        self.root_path = root_path
-        self.scheme = scheme
-        self.connections: set[HttpProtocol] = set()
-        self.now = loop.time()
-        #: The ``date`` and ``server`` field lines, refreshed once a second by the worker.
-        self.default_headers = b""
-        self.log_time = ""
-        self.shutting_down = False
-        self.on_connection_lost: list[Any] = []
-        #: The handler's synchronous fast path, when it has one (see ``Handler``).
-        self.respond_now: Any = getattr(handler, "respond_now", None)
-
-
-def access_log_enabled() -> bool:
-    return access_log.isEnabledFor(logging.INFO)
-
-
-def expire_deadlines(connections: set[HttpProtocol], now: float) -> None:
-    """Call ``on_deadline`` on every connection whose deadline has passed at ``now``."""
-    for connection in list(connections):
-        deadline = connection.deadline
-        if deadline and deadline <= now:
-            try:
-                connection.on_deadline()
-            except Exception:  # never let one connection stop the clock
-                error_log.exception("error while timing out a connection")
 
 
 class HttpProtocol(asyncio.Protocol):

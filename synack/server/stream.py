@@ -9,23 +9,40 @@ write timeout. Closing is the connection's graceful close (FIN, then linger).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .exchange import ClientDisconnected, Exchange
 
-if TYPE_CHECKING:  # the stream is created by, and only by, the protocol
-    from .protocol import HttpProtocol
-
-__all__ = ["UpgradedStream", "HIGH_WATER"]
+__all__ = ["UpgradedStream", "StreamSink", "HIGH_WATER"]
 
 #: Unread input above this pauses reading from the socket until the application reads.
 HIGH_WATER = 256 * 1024
 
 
+class StreamSink(Protocol):
+    """What the stream needs from the connection that feeds it (the driver's protocol)."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def pause_input(self) -> None: ...
+
+    def resume_input(self) -> None: ...
+
+    def gone(self) -> bool: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def graceful_close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class UpgradedStream:
     """The ``RawStream`` the driver gives an application after a protocol switch."""
 
-    def __init__(self, protocol: HttpProtocol, exchange: Exchange) -> None:
+    def __init__(self, protocol: StreamSink, exchange: Exchange) -> None:
         self.exchange = exchange
         self._protocol = protocol
         self._buffer = bytearray()

@@ -1,0 +1,82 @@
+"""ServerContext: what every connection of one worker shares (handler, limits, timeouts, the
+clock and the cached response fields), and the deadline sweep over its connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from ..h1 import Limits
+from ..logs import access_log, error_log
+from .exchange import Handler
+from .timeouts import Timeouts
+
+__all__ = ["ServerContext", "Connection", "expire_deadlines", "access_log_enabled"]
+
+
+class Connection(Protocol):
+    """What the worker does with each open connection (HttpProtocol is the one kind today)."""
+
+    #: When ``on_deadline`` is due (loop time), or 0 for never.
+    deadline: float
+
+    def on_deadline(self) -> None: ...
+
+    def shutdown(self) -> None:
+        """Graceful server shutdown: close if idle, else make this the last exchange."""
+
+    def cancel(self) -> None:
+        """Graceful timeout expired: cancel the handler and drop the connection."""
+
+
+class ServerContext:
+    """What every connection of one worker shares: handler, limits, timeouts and the clock."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler: Handler,
+        limits: Limits,
+        timeouts: Timeouts,
+        *,
+        server_header: bytes = b"synack",
+        access_log: bool = True,
+        root_path: str = "",
+        scheme: str = "http",
+    ) -> None:
+        self.loop = loop
+        #: The clock every deadline is armed from (``loop.time``; a test harness may swap it).
+        self.time = loop.time
+        self.handler = handler
+        self.limits = limits
+        self.timeouts = timeouts
+        self.server_header = server_header
+        self.access_log = access_log and access_log_enabled()
+        self.root_path = root_path
+        self.scheme = scheme
+        self.connections: set[Connection] = set()
+        self.now = loop.time()
+        #: The ``date`` and ``server`` field lines, refreshed once a second by the worker.
+        self.default_headers = b""
+        self.log_time = ""
+        self.shutting_down = False
+        self.on_connection_lost: list[Any] = []
+        #: The handler's synchronous fast path, when it has one (see ``Handler``).
+        self.respond_now: Any = getattr(handler, "respond_now", None)
+
+
+def access_log_enabled() -> bool:
+    return access_log.isEnabledFor(logging.INFO)
+
+
+def expire_deadlines(connections: set[Connection], now: float) -> None:
+    """Call ``on_deadline`` on every connection whose deadline has passed at ``now``."""
+    for connection in list(connections):
+        deadline = connection.deadline
+        if deadline and deadline <= now:
+            try:
+                connection.on_deadline()
+            except Exception:  # never let one connection stop the clock
+                error_log.exception("error while timing out a connection")
+
