@@ -172,8 +172,7 @@ def test_exception_after_start_aborts_connection(server: Server) -> None:
         head = raw.head()
         assert head.status == 200
         assert raw.chunk() == b"partial"
-        rest = assert_aborted(raw)
-    assert b"0\r\n\r\n" not in rest  # never a clean end of the chunked body
+        assert_aborted(raw)  # nothing more, above all never the last chunk: the body is cut off
 
 
 @pytest.mark.parametrize("path", ["/no-response", "/start-only"])
