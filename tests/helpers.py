@@ -32,6 +32,8 @@ class Response:
     informational: list[tuple[int, Fields]] = field(default_factory=list)
     #: True when the body was framed by EOF (no Content-Length, not chunked).
     close_delimited: bool = False
+    #: The head as received: status line, field lines and the empty line.
+    raw_head: bytes = b""
 
     @property
     def reason(self) -> bytes:
@@ -91,14 +93,22 @@ class Reader:
         data, self.buffer = self.buffer, b""
         return data
 
-    def _fields(self) -> Fields:
+    def _field_lines(self) -> list[bytes]:
+        lines = []
+        while line := self.line():
+            lines.append(line)
+        return lines
+
+    @staticmethod
+    def _parse_fields(lines: list[bytes]) -> Fields:
         fields = []
-        while True:
-            line = self.line()
-            if not line:
-                return fields
+        for line in lines:
             name, _, value = line.partition(b":")
             fields.append((name.strip().lower(), value.strip()))
+        return fields
+
+    def _fields(self) -> Fields:
+        return self._parse_fields(self._field_lines())
 
     def head(self) -> Response:
         """Status line and headers of the next final response (1xx collected on the way)."""
@@ -108,11 +118,13 @@ class Reader:
             match = re.fullmatch(rb"HTTP/1\.[01] (\d{3}) ?.*", status_line)
             assert match, f"bad status line {status_line!r}"
             status = int(match.group(1))
-            headers = self._fields()
+            lines = self._field_lines()
+            headers = self._parse_fields(lines)
             if 100 <= status < 200:
                 informational.append((status, headers))
                 continue
-            return Response(status, status_line, headers, informational=informational)
+            raw_head = b"".join(line + b"\r\n" for line in (status_line, *lines, b""))
+            return Response(status, status_line, headers, informational=informational, raw_head=raw_head)
 
     def chunk(self) -> bytes | None:
         """The next chunk of a chunked body; None at the last chunk (trailers left unread)."""
