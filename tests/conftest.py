@@ -146,36 +146,3 @@ def server_factory() -> Iterator:
     yield start
     for server in servers:
         server.close()
-
-
-def recv_all(sock: socket.socket, timeout: float = 10.0) -> bytes:
-    """Read until EOF; raises ConnectionResetError if the server resets the connection."""
-    sock.settimeout(timeout)
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def recv_response(sock: socket.socket, timeout: float = 10.0) -> bytes:
-    """Read one complete response with a Content-Length body (or until EOF)."""
-    sock.settimeout(timeout)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-    if match is None:
-        return data
-    need = int(match.group(1))
-    while len(body) < need:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body

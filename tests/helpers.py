@@ -32,6 +32,8 @@ class Response:
     informational: list[tuple[int, Fields]] = field(default_factory=list)
     #: True when the body was framed by EOF (no Content-Length, not chunked).
     close_delimited: bool = False
+    #: The head as received: status line, field lines and the empty line.
+    raw_head: bytes = b""
 
     @property
     def reason(self) -> bytes:
@@ -46,12 +48,15 @@ class Response:
 
 
 class Reader:
-    """Reads HTTP/1.1 responses from a blocking socket, keeping surplus bytes for the next."""
+    """Reads HTTP/1.1 responses from a blocking socket, keeping surplus bytes for the next.
+    The one raw-response reader of the suites: everything that reads a response off a socket
+    byte by byte goes through it. ``timeout=None`` keeps the socket's own timeout."""
 
-    def __init__(self, sock: socket.socket, timeout: float = 10.0) -> None:
+    def __init__(self, sock: socket.socket, timeout: float | None = 10.0, buffer: bytes = b"") -> None:
         self.sock = sock
-        self.buffer = b""
-        sock.settimeout(timeout)
+        self.buffer = buffer
+        if timeout is not None:
+            sock.settimeout(timeout)
 
     def _fill(self) -> bool:
         chunk = self.sock.recv(65536)
@@ -59,6 +64,13 @@ class Reader:
             return False
         self.buffer += chunk
         return True
+
+    def at_least(self, count: int) -> bytes:
+        """Read until ``count`` bytes are buffered (EOF first raises); returns the buffer, unconsumed."""
+        while len(self.buffer) < count:
+            if not self._fill():
+                raise EOFError(f"EOF after {len(self.buffer)} of {count} bytes")
+        return self.buffer
 
     def line(self) -> bytes:
         while b"\r\n" not in self.buffer:
@@ -81,14 +93,22 @@ class Reader:
         data, self.buffer = self.buffer, b""
         return data
 
-    def _fields(self) -> Fields:
+    def _field_lines(self) -> list[bytes]:
+        lines = []
+        while line := self.line():
+            lines.append(line)
+        return lines
+
+    @staticmethod
+    def _parse_fields(lines: list[bytes]) -> Fields:
         fields = []
-        while True:
-            line = self.line()
-            if not line:
-                return fields
+        for line in lines:
             name, _, value = line.partition(b":")
             fields.append((name.strip().lower(), value.strip()))
+        return fields
+
+    def _fields(self) -> Fields:
+        return self._parse_fields(self._field_lines())
 
     def head(self) -> Response:
         """Status line and headers of the next final response (1xx collected on the way)."""
@@ -98,11 +118,13 @@ class Reader:
             match = re.fullmatch(rb"HTTP/1\.[01] (\d{3}) ?.*", status_line)
             assert match, f"bad status line {status_line!r}"
             status = int(match.group(1))
-            headers = self._fields()
+            lines = self._field_lines()
+            headers = self._parse_fields(lines)
             if 100 <= status < 200:
                 informational.append((status, headers))
                 continue
-            return Response(status, status_line, headers, informational=informational)
+            raw_head = b"".join(line + b"\r\n" for line in (status_line, *lines, b""))
+            return Response(status, status_line, headers, informational=informational, raw_head=raw_head)
 
     def chunk(self) -> bytes | None:
         """The next chunk of a chunked body; None at the last chunk (trailers left unread)."""
@@ -140,13 +162,20 @@ class Reader:
         assert rest == b"", f"unexpected bytes before EOF: {rest[:200]!r}"
 
     def read_until_closed(self) -> tuple[bytes, str]:
-        """Everything until the connection ends, and how it ended: "eof" or "reset"."""
+        """Everything until the connection ends (consumed), and how it ended: "eof" or "reset".
+        Bytes that arrived before a reset are kept. A connection still open when the timeout
+        runs out fails the test."""
+        how = "eof"
         try:
             while self._fill():
                 pass
         except ConnectionResetError:
-            return self.buffer, "reset"
-        return self.buffer, "eof"
+            how = "reset"
+        except TimeoutError:
+            pytest.fail(f"the connection did not end within {self.sock.gettimeout()} s; "
+                        f"received {self.buffer[:200]!r}")
+        data, self.buffer = self.buffer, b""
+        return data, how
 
 
 class RawClient(Reader):
@@ -176,11 +205,14 @@ class RawClient(Reader):
         self.send(get(target.encode(), headers, version))
 
 
-def assert_aborted(reader: Reader) -> bytes:
-    """The server dropped the connection mid-response: EOF or reset, never a complete body.
-    Returns what arrived before a clean EOF (nothing after a reset)."""
+def assert_aborted(reader: Reader, rest: bytes = b"") -> str:
+    """The server cut the response short: after what the caller has read so far, exactly
+    ``rest`` arrived (so never the end of the response the caller knows is unfinished), and
+    then the connection ended, by EOF or by a reset. A connection that stays open fails.
+    Returns how it ended: "eof" or "reset"."""
     data, how = reader.read_until_closed()
-    return data if how == "eof" else b""
+    assert data == rest, f"after the cut-off point expected {rest[:200]!r}, received {data[:200]!r} ({how})"
+    return how
 
 
 def get(path: bytes = b"/", extra: bytes = b"", version: bytes = b"1.1") -> bytes:

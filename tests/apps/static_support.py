@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import FIXTURE_APPS, ROOT, Server
+from tests.helpers import Reader, Response
 
 SECRET = b"TOPSECRET-b7f3e9a1c0d2"
 
@@ -37,15 +38,12 @@ class Reply:
         return [(name.lower(), value) for name, value in pairs if name.lower() not in skip]  # type: ignore[misc]
 
 
-def parse_head(head: bytes) -> tuple[int, dict[str, list[str]]]:
-    lines = head.decode("latin-1").split("\r\n")
-    match = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
-    assert match, f"bad status line {lines[0]!r}"
+def headers_of(response: Response) -> dict[str, list[str]]:
+    """The response's fields as {lowercased name: [values, in order]}."""
     headers: dict[str, list[str]] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers.setdefault(name.strip().lower(), []).append(value.strip())
-    return int(match.group(1)), headers
+    for name, value in response.headers:
+        headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return headers
 
 
 def build_request(method: str, target: str | bytes, headers: dict[str, str] | list[tuple[str, str]] | None = None,
@@ -60,30 +58,26 @@ def build_request(method: str, target: str | bytes, headers: dict[str, str] | li
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
+def _reply(reader: Reader, method: str) -> Reply:
+    """The next response from ``reader``, checking that its body is framed by Content-Length."""
+    response = reader.head()
+    headers = headers_of(response)
+    length = 0
+    if method != "HEAD" and response.status not in (204, 304):
+        assert "transfer-encoding" not in headers, "static responses are never chunked"
+        assert "content-length" in headers, f"no Content-Length in {response.raw_head!r}"
+        length = int(headers["content-length"][0])
+    body = reader.exactly(length)
+    return Reply(response.status, headers, body, response.raw_head + body)
+
+
 def read_reply(sock: socket.socket, method: str, buffer: bytearray) -> Reply:
     """Read exactly one response from ``sock`` (``buffer`` carries bytes between calls),
     checking that its body is framed by Content-Length exactly."""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError(f"connection closed before a response head: {bytes(buffer)!r}")
-        buffer += chunk
-    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
-    status, headers = parse_head(head)
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        length = 0
-    else:
-        assert "transfer-encoding" not in headers, "static responses are never chunked"
-        assert "content-length" in headers, f"no Content-Length in {head!r}"
-        length = int(headers["content-length"][0])
-    while len(rest) < length:
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            raise ConnectionError(f"body short: {len(rest)} of {length}")
-        rest += chunk
-    body, extra = rest[:length], rest[length:]
-    buffer[:] = extra
-    return Reply(status, headers, body, head + b"\r\n\r\n" + body)
+    reader = Reader(sock, timeout=None, buffer=bytes(buffer))
+    reply = _reply(reader, method)
+    buffer[:] = reader.buffer
+    return reply
 
 
 def fetch(server: Server, target: str | bytes, method: str = "GET",
@@ -91,15 +85,9 @@ def fetch(server: Server, target: str | bytes, method: str = "GET",
     """One request on a fresh connection; asserts nothing follows the framed body."""
     with server.connect(timeout) as sock:
         sock.sendall(build_request(method, target, headers))
-        buffer = bytearray()
-        reply = read_reply(sock, method, buffer)
-        tail = bytes(buffer)
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            tail += chunk
-    assert tail == b"", f"bytes after the framed response: {tail[:200]!r}"
+        reader = Reader(sock, timeout=None)
+        reply = _reply(reader, method)
+        reader.expect_eof()
     return reply
 
 

@@ -172,8 +172,7 @@ def test_exception_after_start_aborts_connection(server: Server) -> None:
         head = raw.head()
         assert head.status == 200
         assert raw.chunk() == b"partial"
-        rest = assert_aborted(raw)
-    assert b"0\r\n\r\n" not in rest  # never a clean end of the chunked body
+        assert_aborted(raw)  # nothing more, above all never the last chunk: the body is cut off
 
 
 @pytest.mark.parametrize("path", ["/no-response", "/start-only"])
@@ -288,8 +287,8 @@ def test_trailers_dropped_for_http10(server: Server) -> None:
         raw.get("/trailers", version=b"1.0")
         response = raw.response()
         assert response.header(b"transfer-encoding") is None
-    assert response.body == b"".join(b"line %d\n" % i for i in range(100))
-    assert b"x-checksum" not in response.body
+    assert response.body == b"".join(b"line %d\n" % i for i in range(100))  # and nothing after it
+    assert response.header(b"x-checksum") is None and response.header(b"x-count") is None
 
 
 def test_early_hints_103(server: Server) -> None:
@@ -305,9 +304,11 @@ def test_early_hints_103(server: Server) -> None:
 def test_no_early_hints_for_http10(server: Server) -> None:
     with RawClient(server) as raw:
         raw.get("/early-hint", version=b"1.0")
-        data = raw.until_eof()
-    assert data.startswith(b"HTTP/1.1 200 ")
-    assert b"103" not in data.split(b"\r\n", 1)[0]
+        response = raw.response()
+        raw.expect_eof()
+    assert response.informational == []  # no 1xx for an HTTP/1.0 client (RFC 9110 §15.2)
+    assert response.status == 200
+    assert response.body == b"with hints"
 
 
 def test_file_extensions_with_native_sendfile(server_factory, big_file: Path) -> None:  # type: ignore[no-untyped-def]

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.static_support import build_request, fetch, open_files, parse_head, read_reply, rss_kib, write
+from tests.apps.static_support import build_request, fetch, headers_of, open_files, read_reply, rss_kib, write
 from tests.conftest import Server
+from tests.helpers import Reader
 
 MiB = 1024 * 1024
 LOOPS = ["asyncio", "auto"]
@@ -29,14 +30,10 @@ def _sparse(path: Path, size: int) -> Path:
 
 
 def _read_head(sock: socket.socket) -> tuple[int, dict[str, list[str]], bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, "closed before the head"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    status, headers = parse_head(head)
-    return status, headers, rest
+    """Status and headers of the response, and the body bytes that came with the head."""
+    reader = Reader(sock, timeout=None)
+    response = reader.head()
+    return response.status, headers_of(response), reader.buffer
 
 
 def _drain(sock: socket.socket, already: int, pause_every: int = 0, pause: float = 0.0) -> tuple[int, bool]:

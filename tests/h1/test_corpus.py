@@ -4,7 +4,6 @@ points; each way must give the expected result, and all ways the same result."""
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import pytest
 
@@ -118,4 +117,11 @@ def test_corpus_json_is_plain() -> None:
         assert set(case.expected) <= known_valid, case.name
     for case in INVALID:
         assert set(case.expected) <= {"status", "limits", "h11", "httptools", "note"}, case.name
-        assert json.loads(json.dumps(case.expected)) == case.expected
+        status = case.expected["status"]
+        assert type(status) is int and 400 <= status <= 599, case.name
+    assert len(VALID) >= 40 and len(INVALID) >= 40  # (an empty corpus would pass every replay)
+    # Every request file has its expectations and every expectation file its request.
+    for kind in ("valid", "invalid"):
+        requests = {path.stem for path in (CORPUS / kind).glob("*.http")}
+        expectations = {path.stem for path in (CORPUS / kind).glob("*.json")}
+        assert requests == expectations, kind

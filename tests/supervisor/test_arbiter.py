@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 
-from tests.conftest import recv_all
+from tests.helpers import Reader, Response, get
 
 
-def _get(server, path: str = "/") -> bytes:
-    with socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        return recv_all(sock)
+def _get(server, path: str = "/") -> Response:
+    """One request on a new connection: the response, then a clean close."""
+    with server.connect() as sock:
+        sock.sendall(get(path.encode(), b"Connection: close\r\n"))
+        reader = Reader(sock)
+        response = reader.response()
+        reader.expect_eof()
+        return response
 
 
-def _pid_of_response(data: bytes) -> int:
-    assert data.startswith(b"HTTP/1.1 200 OK"), data
-    return int(data.rpartition(b"\r\n\r\n")[2])
+def _pid_of_response(response: Response) -> int:
+    assert response.status_line == b"HTTP/1.1 200 OK", response
+    return int(response.body)
 
 
 def _children(pid: int) -> set[int]:
@@ -68,19 +71,21 @@ def test_workers_serve_and_term_drains(server_factory, tmp_path) -> None:
     assert len(pids) == 2, "both workers should take connections"
 
     # An in-flight request survives SIGTERM and completes.
-    result: dict[str, bytes] = {}
-    sock = socket.create_connection((server.host, server.port), timeout=10)
+    result: dict[str, Response] = {}
+    sock = server.connect()
     try:
-        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock)))
-        reader.start()
+        sock.sendall(get(b"/slow"))
+        reader = Reader(sock, timeout=60)
+        thread = threading.Thread(target=lambda: result.setdefault("response", reader.response()))
+        thread.start()
         assert _wait_for(marker.exists)  # the request is inside the app
         server.signal(signal.SIGTERM)
         assert server.wait(60) == 0
-        reader.join(20)
+        thread.join(20)
+        assert _pid_of_response(result["response"]) in pids
+        reader.expect_eof()
     finally:
         sock.close()
-    assert result["data"].startswith(b"HTTP/1.1 200 OK")
     assert all(not os.path.exists(f"/proc/{pid}") or _is_zombie_or_gone(pid) for pid in children)
     assert "Traceback" not in server.stderr_text()
 
@@ -110,28 +115,33 @@ def test_hup_replaces_workers_without_dropping_requests(server_factory) -> None:
     assert _wait_for(lambda: len(_children(master)) == 2)
     before = _children(master)
     fds_before = len(os.listdir(f"/proc/{master}/fd"))
-    failures: list[bytes] = []
+    failures: list[object] = []
+    served: list[int] = []
     stop = threading.Event()
 
     def load() -> None:
         while not stop.is_set():
-            data = _get(server)
-            if not data.startswith(b"HTTP/1.1 200 OK"):
-                failures.append(data)
+            try:
+                served.append(_pid_of_response(_get(server)))
+            except (AssertionError, OSError, EOFError) as error:  # reported below
+                failures.append(error)
 
     thread = threading.Thread(target=load)
     thread.start()
     try:
+        assert _wait_for(lambda: bool(served or failures))  # the load is running
         for _ in range(2):
             current = _children(master)
             server.signal(signal.SIGHUP)
             assert _wait_for(lambda: len(_children(master)) == 2 and not (_children(master) & current))
+        after = _children(master)
+        assert _wait_for(lambda: bool(set(served) & after or failures))  # the new workers serve it
     finally:
         stop.set()
         thread.join(20)
-    after = _children(master)
     assert not (after & before)
     assert failures == []
+    assert set(served) & before  # requests ran from before the first reload to after the last
     # The master leaks no descriptors across reloads.
     assert len(os.listdir(f"/proc/{master}/fd")) == fds_before
 
