@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from synack.server.context import expire_deadlines
 from synack.server.timeouts import Timeouts
 from tests.server.harness import Harness, asgi, count_responses, run, settle
 
@@ -305,5 +306,110 @@ def test_upgrade_hands_the_connection_to_a_raw_stream() -> None:
         assert b"\r\nupgrade: shout" in head.lower()
         assert rest == b"HELLO GET / HTTP/1.1\r\n\r\n"
         assert transport.ended and not transport.aborted
+
+    run(body)
+
+
+# ---------------------------------------------------------------------- timing (from the socket suite)
+
+
+def test_a_kept_alive_connection_gets_the_whole_head_timeout_for_its_next_head() -> None:
+    # keep-alive 1 s, head 5 s: a second head that starts right after the first response and
+    # takes 2.5 s to finish is served (its 5 s run from its first byte), not cut off by the
+    # idle deadline armed when the first response went out.
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"ok")), Timeouts(keep_alive=1, head=5))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET)
+        await settle()
+        assert count_responses(transport.take()) == 1
+        protocol.data_received(b"GET / HTTP/1.1\r\n")
+        await harness.advance(2.5)
+        protocol.data_received(b"Host: test\r\n\r\n")
+        await settle()
+        assert transport.take().startswith(b"HTTP/1.1 200 ")
+
+    run(body)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.01, 0.5, 0.99])
+def test_timeouts_never_fire_early(offset: float) -> None:
+    # Idle keep-alive and head timeouts of 1 s never close a connection sooner, whatever the
+    # phase of the once-a-second sweep relative to the moment they were armed.
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"ok")), Timeouts(keep_alive=1, head=1))
+        harness.now += offset
+        idle, idle_transport = harness.connect()
+        kept, kept_transport = harness.connect()
+        kept.data_received(GET)
+        await settle()
+        kept_transport.take()
+        for _ in range(3):  # sweeps just before the deadline
+            harness.now += 0.33
+            expire_deadlines(harness.context.connections, harness.now)
+            await settle()
+            assert not idle_transport.ended and not kept_transport.ended
+        await harness.advance(1.0)
+        assert idle_transport.ended and kept_transport.ended
+
+    run(body)
+
+
+def test_keep_alive_connection_in_use_is_not_cut_between_requests() -> None:
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"ok")), Timeouts(keep_alive=1))
+        protocol, transport = harness.connect()
+        for _ in range(20):  # 20 requests 0.6 s apart: 12 s in all, many sweeps
+            protocol.data_received(GET)
+            await settle()
+            assert count_responses(transport.take()) == 1
+            await harness.advance(0.6)
+        assert not transport.ended
+
+    run(body)
+
+
+def test_slow_body_within_the_idle_timeout_is_read() -> None:
+    # body_idle bounds each wait, not the whole body.
+    async def echo(scope: Any, receive: Any, send: Any) -> None:
+        data = b""
+        while True:
+            message = await receive()
+            data += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": data})
+
+    async def body() -> None:
+        harness = Harness(asgi(echo), Timeouts(body_idle=3))
+        protocol, transport = harness.connect()
+        protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\n")
+        for piece in (b"ab", b"cd", b"ef"):  # 2 s apart: 6 s in all, each wait under 3 s
+            await settle()
+            await harness.advance(2)
+            protocol.data_received(piece)
+        await settle()
+        assert transport.take().endswith(b"\r\n\r\nabcdef")
+
+    run(body)
+
+
+def test_idle_body_gets_408() -> None:
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"never")), Timeouts(body_idle=3))
+
+        async def reader(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            await receive()
+
+        harness.context.handler = asgi(reader)
+        protocol, transport = harness.connect()
+        protocol.data_received(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nab")
+        await settle()
+        await harness.advance(2)
+        assert not transport.queue
+        await harness.advance(2)
+        assert transport.take().startswith(b"HTTP/1.1 408 ")
 
     run(body)
