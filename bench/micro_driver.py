@@ -1,8 +1,13 @@
 """Micro-benchmark of synack's per-request CPU cost, without sockets: a fake transport feeds
 requests straight into HttpProtocol.data_received on a real event loop and counts the CPU time
-per exchange (ASGI hello-world, WSGI excluded). For comparing synack's own revisions, not peers.
+per exchange. For comparing synack's own revisions, not peers.
 
-    python bench/micro_driver.py [--requests 50000] [--headers 1|8] [--loop asyncio|uvloop]
+    python bench/micro_driver.py [--workload asgi_hello|post_64k|static_1k|wsgi_hello]
+                                 [--requests 50000] [--headers 1|8] [--loop asyncio|uvloop]
+
+Under ``valgrind --tool=callgrind`` the instruction count of two runs with different
+``--requests`` gives instructions per request, repeatable whatever else the machine does
+(see bench/README.md).
 """
 
 from __future__ import annotations
@@ -56,9 +61,56 @@ HEADERS_8 = (
 )
 
 
-async def main(requests: int, headers: int) -> None:
+async def echo_length(scope, receive, send):  # type: ignore[no-untyped-def]
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = str(size).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def wsgi_hello(environ, start_response):  # type: ignore[no-untyped-def]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"Hello, world!"]
+
+
+def make_handler(workload: str):  # type: ignore[no-untyped-def]
+    if workload == "asgi_hello":
+        return ASGIHandler(hello, lifespan="off")
+    if workload == "post_64k":
+        return ASGIHandler(echo_length, lifespan="off")
+    if workload == "wsgi_hello":
+        from synack.apps.wsgi import WSGIHandler
+
+        return WSGIHandler(wsgi_hello, threads=8)
+    import tempfile
+
+    from synack.apps.static import StaticFiles, StaticSettings
+
+    root = tempfile.mkdtemp(prefix="synack-micro-")
+    with open(f"{root}/1k.bin", "wb") as file:
+        file.write(b"s" * 1024)
+    return StaticFiles(root, StaticSettings())
+
+
+def make_request(workload: str, headers: int) -> tuple[bytes, bytes]:
+    """(request head up to the blank line, body)."""
+    target = {"static_1k": b"/1k.bin", "post_64k": b"/echo"}.get(workload, b"/hello?x=1")
+    method = b"POST" if workload == "post_64k" else b"GET"
+    extra = HEADERS_8 if headers > 1 else b""
+    body = b"p" * 65536 if workload == "post_64k" else b""
+    if body:
+        extra += b"Content-Length: 65536\r\n"
+    return method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n" + extra + b"\r\n", body
+
+
+async def main(requests: int, headers: int, workload: str) -> None:
     loop = asyncio.get_running_loop()
-    context = ServerContext(loop, ASGIHandler(hello, lifespan="off"), Limits(), Timeouts(), access_log=False)
+    context = ServerContext(loop, make_handler(workload), Limits(), Timeouts(), access_log=False)
     connections = 64  # like wrk -c64: one loop pass serves a batch of ready connections
     protocols = []
     transports = []
@@ -68,24 +120,35 @@ async def main(requests: int, headers: int) -> None:
         protocol.connection_made(transport)
         protocols.append(protocol)
         transports.append(transport)
-    request = b"GET /hello?x=1 HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n" + (HEADERS_8 if headers > 1 else b"") + b"\r\n"
+    head, body = make_request(workload, headers)
+    # A body arrives as a read of its own after the head (as a 64 KiB POST does off a socket).
+    pieces = [head + body[:16384], body[16384:]] if body else [head]
+    settle = 3 if workload == "wsgi_hello" else 0  # (the thread pool answers on a later pass)
     rounds = requests // connections
+
+    async def one_round() -> None:
+        for piece in pieces:
+            for protocol in protocols:
+                protocol.data_received(piece)
+            await asyncio.sleep(0)
+        for _ in range(settle):
+            await asyncio.sleep(0.0005)
+
     for _ in range(20):  # warm up
-        for protocol in protocols:
-            protocol.data_received(request)
-        await asyncio.sleep(0)
+        await one_round()
     before = sum(t.responses for t in transports)
     start_cpu = time.process_time()
     for _ in range(rounds):
-        for protocol in protocols:
-            protocol.data_received(request)
-        await asyncio.sleep(0)
+        await one_round()
     cpu = time.process_time() - start_cpu
-    await asyncio.sleep(0)
+    for _ in range(100):
+        await asyncio.sleep(0.001)
+        if sum(t.responses for t in transports) - before >= rounds * connections:
+            break
     done = sum(t.responses for t in transports) - before
     requests = rounds * connections
     assert done >= requests - connections, (done, requests)
-    print(f"{cpu / requests * 1e6:.2f} µs CPU per request ({requests} requests, {headers} header lines)")
+    print(f"{workload}: {cpu / requests * 1e6:.2f} µs CPU per request ({requests} requests, {headers} header lines)")
 
 
 if __name__ == "__main__":
@@ -93,9 +156,11 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--headers", type=int, default=1)
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--workload", choices=("asgi_hello", "post_64k", "static_1k", "wsgi_hello"),
+                        default="asgi_hello")
     arguments = parser.parse_args()
     if arguments.loop == "uvloop":
         import uvloop
 
         uvloop.install()
-    asyncio.run(main(arguments.requests, arguments.headers))
+    asyncio.run(main(arguments.requests, arguments.headers, arguments.workload))

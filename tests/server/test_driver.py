@@ -149,8 +149,12 @@ def test_pipelined_head_never_completed_gets_408() -> None:
 
 def test_half_closed_client_gets_every_pipelined_answer() -> None:
     # Issue 10 Low #10: three GETs then shutdown(SHUT_WR), as `nc -N` does.
+    async def waits_then_replies(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0)  # (so the EOF arrives while the first request is in the app)
+        await reply(b"ok")(scope, receive, send)
+
     async def body() -> None:
-        harness = Harness(asgi(reply(b"ok")))
+        harness = Harness(asgi(waits_then_replies))
         protocol, transport = harness.connect()
         protocol.data_received(GET * 3)
         protocol.eof_received()
