@@ -4,7 +4,7 @@ Theory of operation: bytes go in with ``receive_data``; ``next_event`` turns the
 ``Request``, ``Data`` and ``EndOfMessage`` events (or a ``Signal``). The application's answer goes
 through ``send`` (or ``send_response`` for a complete response in one call), which returns the
 bytes to write. Each side has its own state; when both reach DONE and the connection may be
-reused, ``start_next_cycle`` resets them and pipelined bytes already buffered are parsed next.
+reused, ``next_cycle`` resets them and pipelined bytes already buffered are parsed next.
 Must not import asyncio, socket, ssl, os, time or logging.
 """
 
@@ -651,26 +651,6 @@ class ServerConnection:
         self.request = None
         self._reader = None
         return True
-
-    def start_next_cycle(self) -> None:
-        """Reset for the next request on a kept-alive connection.
-
-        Raises:
-            LocalProtocolError: if the exchange is not complete or the connection can't be reused.
-        """
-        if (
-            self.request_state is not _RQ_DONE
-            or self.response_state is not _RS_DONE
-            or not self.keep_alive
-        ):
-            raise LocalProtocolError(
-                f"cannot start a new cycle (request {self.request_state.name}, "
-                f"response {self.response_state.name}, keep_alive {self.keep_alive})"
-            )
-        self.request_state = _RQ_IDLE
-        self.response_state = _RS_IDLE
-        self.request = None
-        self._reader = None
 
 
 #: Fields the driver adds to every response (``ServerConnection.default_headers``) unless the

@@ -57,10 +57,13 @@ class Request:
     """A request head, with the facts the core derived from it computed once."""
 
     method: bytes
+    #: The request-target exactly as received (origin-, absolute- or asterisk-form).
     target: bytes
     http_version: bytes
     #: The (lowercased name, value) pairs in arrival order: the list ``headers`` wraps, for
-    #: adapters that hand it on as it is (ASGI's scope). Do not mutate.
+    #: adapters that hand it on as it is (ASGI's scope). Do not mutate. For an absolute-form
+    #: target the Host field holds the target's authority (added if the client sent none):
+    #: RFC 9112 §3.2.2 says the Host field is then ignored and replaced by it.
     fields: list[tuple[bytes, bytes]]
     #: One pair per field whose first element is the name as the client spelled it.
     raw_fields: Any
@@ -74,6 +77,15 @@ class Request:
     content_length: int | None = None
     #: The Upgrade header value when ``Connection: upgrade`` asks for it, else None.
     upgrade: bytes | None = None
+    #: The target's path, still percent-encoded: the part before "?" of an origin-form
+    #: target, the path of an absolute-form one ("/" when it has none), ``b"*"`` for the
+    #: asterisk-form. Every adapter uses this (and ``query``) instead of splitting ``target``.
+    path: bytes = b""
+    #: The target's query (after the first "?", without it), or ``b""``.
+    query: bytes = b""
+    #: The effective host (RFC 9110 §7.2, RFC 9112 §3.2.2): an absolute-form target's
+    #: authority, else the Host field's value; None when there is neither (HTTP/1.0).
+    host: bytes | None = None
     _headers: Headers | None = field(default=None, repr=False, compare=False)
 
     @property

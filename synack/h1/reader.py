@@ -19,6 +19,7 @@ __all__ = [
     "parse_head_in",
     "parse_fields",
     "check_head_prefix",
+    "split_target",
     "LengthReader",
     "ChunkedReader",
     "EMPTY_EOM",
@@ -32,11 +33,14 @@ _BARE_LF_LINES = re.compile(rb"\r?\n")
 _SPECIAL = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 )
-# Host = uri-host [ ":" port ] (RFC 9110 §7.2); reg-name, IPv4 or IP-literal characters only.
-# A value is valid when stripping these bytes from it leaves nothing (one C call, where a
-# regex match costs about four times as much).
-_HOST_CHARS = b"-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%!$&'()*+,;=:[]"
+# A Host value made only of these bytes is a valid reg-name without a port (one C call, where
+# the full grammar's regex costs about four times as much); anything else is checked by
+# grammar.valid_host (RFC 9110 §7.2).
+_HOST_NAME_CHARS = grammar.REG_NAME_CHARS
+_valid_host = grammar.valid_host
 _STRICT_HEAD_FULLMATCH = grammar.STRICT_HEAD.fullmatch
+_REQUEST_LINE_PREFIX = grammar.REQUEST_LINE_PREFIX.fullmatch
+_TRANSFER_CODING = grammar.TRANSFER_CODING.fullmatch
 _STRICT_FIELDS = grammar.STRICT_FIELD.findall
 
 
@@ -86,28 +90,49 @@ def parse_fields(
     return items, raw
 
 
-def check_head_prefix(buffer: bytes | bytearray, limits: Limits) -> None:
-    """The checks that can refuse a head before it is complete: 414, then bare LF (400).
+def check_head_prefix(
+    buffer: bytes | bytearray, limits: Limits
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes | None] | None:
+    """The checks that can refuse a head before it is complete, in this order: a start that
+    cannot become a request-line (400), a request line over the limit (414), a complete
+    request line that is invalid (400, 505 or 501), a bare LF (400).
 
     Run on every partial head, on an over-long complete one and before the careful parse, in
     this order, so that the same bytes get the same status however they were split: each check
     only looks at a bounded prefix, and one that fires on a prefix fires on the whole head.
 
+    Returns:
+        The parsed request line (method, target, version, path, query, authority) once its
+        CRLF has arrived, else None.
+
     Raises:
-        RemoteProtocolError: 414 for a request line over the limit, 400 for a bare LF.
+        RemoteProtocolError: 400, 414, 501 or 505 as above.
     """
-    # RFC 9112 §3: request line over the limit → 414. Measured to the first LF (or the end
-    # of what arrived), with one byte of room for the CR of its CRLF.
     limit = limits.max_request_line
     line_end = buffer.find(b"\n", 0, limit + 2)
+    # RFC 9112 §3: bytes that start no request-line (a TLS handshake, a versionless HTTP/0.9
+    # line) get 400 at once rather than a wait for the head timeout.
+    stop = line_end if line_end >= 0 else min(len(buffer), limit + 2)
+    carriage_return = buffer.find(b"\r", 0, stop)
+    if _REQUEST_LINE_PREFIX(buffer, 0, stop if carriage_return < 0 else carriage_return) is None:
+        raise _error("malformed request line")
+    # RFC 9112 §3: request line over the limit → 414. Measured to the first LF (or the end
+    # of what arrived), with one byte of room for the CR of its CRLF.
     if (line_end if line_end >= 0 else len(buffer)) > limit + 1:
         raise _error(f"request line too long (limit {limit} bytes)", 414)
+    request_line = None
+    if line_end >= 0:
+        if buffer[line_end - 1 : line_end] == b"\r":
+            request_line = _parse_request_line(bytes(buffer[: line_end - 1]), limits)
+        elif limits.allow_bare_lf:
+            request_line = _parse_request_line(bytes(buffer[:line_end]), limits)
     if not limits.allow_bare_lf:
         # RFC 9112 §2.2: a bare LF line ending MAY be accepted; we refuse it unless configured.
         # Only the bytes a head within the limit can span are looked at (then 431 applies).
         stop = limits.max_head_bytes + 3
         if buffer.count(b"\n", 0, stop) != buffer.count(b"\r\n", 0, stop):
             raise _error("bare LF line ending in request head")
+    return request_line
 
 
 def _split_head(head: bytes, limits: Limits) -> list[bytes]:
@@ -117,7 +142,10 @@ def _split_head(head: bytes, limits: Limits) -> list[bytes]:
     return lines
 
 
-def _parse_request_line(line: bytes, limits: Limits) -> tuple[bytes, bytes, bytes]:
+def _parse_request_line(
+    line: bytes, limits: Limits
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes | None]:
+    """(method, target, version, path, query, authority) of a request line without its CRLF."""
     if len(line) > limits.max_request_line:
         raise _error(f"request line too long (limit {limits.max_request_line} bytes)", 414)
     match = grammar.REQUEST_LINE.fullmatch(line)
@@ -133,27 +161,43 @@ def _parse_request_line(line: bytes, limits: Limits) -> tuple[bytes, bytes, byte
         raise _error("unsupported HTTP version", 505)
     # RFC 9110 §2.5: a higher minor version is processed as the highest we implement.
     version = b"1.0" if minor == b"0" else b"1.1"
-    _check_target(method, target)
-    return method, target, version
+    path, query, authority = split_target(method, target)
+    return method, target, version, path, query, authority
 
 
-def _check_target(method: bytes, target: bytes) -> None:
-    """Accept the four request-target forms of RFC 9112 §3.2, each only where it belongs."""
+def split_target(method: bytes, target: bytes) -> tuple[bytes, bytes, bytes | None]:
+    """Path, query and (absolute-form only) authority of a request-target, accepting each of
+    the four forms of RFC 9112 §3.2 only where it belongs.
+
+    Raises:
+        RemoteProtocolError: 400 for a form the method cannot use or a bad authority, 501 for
+            CONNECT.
+    """
     if target[:1] == b"/":
         if method == b"CONNECT":
             raise _error("CONNECT requires an authority-form target")
-        return  # origin-form
+        path, _, query = target.partition(b"?")  # origin-form (RFC 9112 §3.2.1)
+        return path, query, None
     if target == b"*":
         if method != b"OPTIONS":
             raise _error("asterisk-form target is only allowed with OPTIONS")
-        return
+        return target, b"", None
     if method == b"CONNECT":
         if grammar.AUTHORITY_FORM.fullmatch(target) is None:
             raise _error("CONNECT requires an authority-form target")
         raise _error("CONNECT is not supported", 501)
-    if grammar.ABSOLUTE_FORM.fullmatch(target) is not None:
-        return  # absolute-form (RFC 9112 §3.2.2: servers MUST accept it)
-    raise _error("invalid request target")
+    match = grammar.ABSOLUTE_FORM.fullmatch(target)
+    if match is None:
+        raise _error("invalid request target")
+    # absolute-form (RFC 9112 §3.2.2: servers MUST accept it). Its authority stands for the
+    # Host, so it obeys the Host grammar: no userinfo (RFC 9110 §4.2.4: treat it as an
+    # error), not empty (RFC 9110 §4.2.1: an empty host MUST be rejected as invalid).
+    authority, rest = match.groups()
+    if not authority or not _valid_host(authority):
+        raise _error("invalid authority in absolute-form target")
+    path, _, query = rest.partition(b"?")
+    # RFC 9112 §3.2.1: an empty path is sent as "/" in origin-form; the same path here.
+    return path or b"/", query, authority
 
 
 def parse_head(head: bytes, limits: Limits) -> Request:
@@ -176,6 +220,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
     if match is not None and end <= limits.max_field_bytes:  # so no line can be over the limit
         # The common case, validated by one regex: an origin-form HTTP/1.x request line and
         # CRLF-separated "token:value" lines with nothing but field-vchars, SP and HTAB.
+        # tests/h1/test_head_paths.py holds this path to the same verdicts as the general one.
         method, target, minor, block = match.groups()
         pairs = _STRICT_FIELDS(block)
         if (
@@ -192,13 +237,15 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                 if lower in _SPECIAL:
                     special.append((lower, value))
             version = b"1.0" if minor == b"0" else b"1.1"
+            path, _, query = target.partition(b"?")  # origin-form (RFC 9112 §3.2.1)
             count = len(special)
             if count == 1:
                 lower, value = special[0]
-                if lower == b"host" and not value.strip(_HOST_CHARS):
+                if lower == b"host" and (not value.strip(_HOST_NAME_CHARS) or _valid_host(value)):
                     # Host and no other field that shapes the exchange (the common GET):
                     # no body, the version's default persistence, no expectation, no upgrade.
-                    return Request(method, target, version, items, pairs, version == b"1.1")
+                    return Request(method, target, version, items, pairs, version == b"1.1", False,
+                                   _FRAMING_NONE, None, None, path, query, value)
             elif count == 2:
                 # Host and one plain Content-Length, either order (the common POST): 1*DIGIT,
                 # bounded like CONTENT_LENGTH, within the body limit.
@@ -208,25 +255,37 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                 if (
                     lower == b"host"
                     and other == b"content-length"
-                    and not value.strip(_HOST_CHARS)
+                    and (not value.strip(_HOST_NAME_CHARS) or _valid_host(value))
                     and length.isdigit()
                     and len(length) <= 18
                 ):
                     declared = int(length)
                     if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
                         return Request(method, target, version, items, pairs, version == b"1.1", False,
-                                       _FRAMING_LENGTH if declared else _FRAMING_NONE, declared)
-            return _build_request(method, target, version, items, pairs, special, limits)
-    # Anything else goes line by line, which names the exact fault. The same first checks as
-    # while the head was arriving, so that a head with several faults gets the same status
-    # whether it came in one piece or many.
+                                       _FRAMING_LENGTH if declared else _FRAMING_NONE, declared,
+                                       None, path, query, value)
+            return _build_request(
+                method, target, version, items, pairs, special, limits, path, query, None
+            )
+    return _parse_head_general(buffer, end, limits)
+
+
+def _parse_head_general(buffer: bytes | bytearray, end: int, limits: Limits) -> Request:
+    """The careful path of ``parse_head_in``: line by line, naming the exact fault. (Called
+    directly only by the test that holds the fast path to the same verdicts.)"""
+    # The same first checks as while the head was arriving, so that a head with several
+    # faults gets the same status whether it came in one piece or many.
     head = bytes(buffer[:end])
-    check_head_prefix(head, limits)
+    request_line = check_head_prefix(head, limits)
     lines = _split_head(head, limits)
-    method, target, version = _parse_request_line(lines[0], limits)
+    if request_line is None:  # a head of one line: no line end inside ``head``
+        request_line = _parse_request_line(lines[0], limits)
+    method, target, version, path, query, authority = request_line
     items, raw = parse_fields(lines[1:], limits)
     special = [(name, value) for name, value in items if name in _SPECIAL]
-    return _build_request(method, target, version, items, raw, special, limits)
+    return _build_request(
+        method, target, version, items, raw, special, limits, path, query, authority
+    )
 
 
 def _build_request(
@@ -237,9 +296,13 @@ def _build_request(
     raw: list[tuple[bytes, bytes]],
     special_fields: list[tuple[bytes, bytes]],
     limits: Limits,
+    path: bytes,
+    query: bytes,
+    authority: bytes | None,
 ) -> Request:
-    """The Request event, with keep-alive, framing, expectations and upgrade decided once.
-    ``special_fields`` are the (lowercased name, value) pairs whose names are in _SPECIAL."""
+    """The Request event, with keep-alive, framing, expectations, upgrade and the effective
+    host decided once. ``special_fields`` are the (lowercased name, value) pairs whose names
+    are in _SPECIAL; ``authority`` is an absolute-form target's."""
     special: dict[bytes, list[bytes]] = {}
     for name, value in special_fields:
         values = special.get(name)
@@ -247,7 +310,9 @@ def _build_request(
             special[name] = [value]
         else:
             values.append(value)
-    _check_host(special.get(b"host"), version)
+    host = _check_host(special.get(b"host"), version)
+    if authority is not None:
+        host = _replace_host(items, raw, authority)
     if b"transfer-encoding" in special or b"content-length" in special:
         framing, length = _body_framing(special, version, limits)
     else:
@@ -267,8 +332,24 @@ def _build_request(
     if upgrade_values and b"upgrade" in connection:
         upgrade = upgrade_values[0]
     return Request(
-        method, target, version, items, raw, keep_alive, expect_continue, framing, length, upgrade
+        method, target, version, items, raw, keep_alive, expect_continue, framing, length, upgrade,
+        path, query, host,
     )
+
+
+def _replace_host(
+    items: list[tuple[bytes, bytes]], raw: list[tuple[bytes, bytes]], authority: bytes
+) -> bytes:
+    """RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore the Host field
+    and use the target's authority instead. The field list says so too (one place for every
+    adapter), and gains a Host field when the client sent none (HTTP/1.0)."""
+    for index, (name, _) in enumerate(items):
+        if name == b"host":
+            items[index] = (b"host", authority)
+            return authority
+    items.append((b"host", authority))
+    raw.append((b"host", authority))
+    return authority
 
 
 def _tokens(values: list[bytes] | None) -> list[bytes]:
@@ -280,18 +361,21 @@ def _tokens(values: list[bytes] | None) -> list[bytes]:
     return result
 
 
-def _check_host(hosts: list[bytes] | None, version: bytes) -> None:
-    """Exactly one valid Host (none is allowed in HTTP/1.0)."""
+def _check_host(hosts: list[bytes] | None, version: bytes) -> bytes | None:
+    """The one valid Host value (None when absent, which only HTTP/1.0 may be)."""
     # RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request that lacks a Host
-    # header field and to any request with more than one Host header field.
+    # header field, and to any request with more than one Host header field line or a Host
+    # header field with an invalid field value (the grammar: grammar.valid_host).
     if hosts is None:
         if version == b"1.1":
             raise _error("missing Host header")
-        return
+        return None
     if len(hosts) > 1:
         raise _error("more than one Host header")
-    if hosts[0].strip(_HOST_CHARS):
+    host = hosts[0]
+    if not _valid_host(host):
         raise _error("invalid Host header")
+    return host
 
 
 def _body_framing(
@@ -308,6 +392,11 @@ def _body_framing(
             # RFC 9112 §6.3 item 3: both present is a smuggling vector; reject and close.
             raise _error("both Transfer-Encoding and Content-Length")
         codings = _tokens(transfer_encoding)
+        for coding in codings:
+            if _TRANSFER_CODING(coding) is None:
+                # RFC 9112 §7: transfer-coding = token *( OWS ";" OWS transfer-parameter );
+                # anything else is malformed framing (400), not an unknown coding (501).
+                raise _error("invalid Transfer-Encoding")
         if not codings or codings[-1] != b"chunked":
             # RFC 9112 §6.3 item 4: chunked not final → MUST respond 400 and close.
             raise _error("Transfer-Encoding must end in chunked")

@@ -23,7 +23,12 @@ PARSED_FIELDS = (
     "content_length",
     "expect_continue",
     "upgrade",
+    "path",
+    "query",
+    "host",
 )
+#: The keys of a case's json that are not parse results.
+METADATA = ("limits", "h11", "httptools", "note")
 #: The fields the differential test compares with h11 and httptools.
 ORACLE_FIELDS = ("method", "target", "headers", "body", "trailers")
 

@@ -117,6 +117,9 @@ def summarize(events: list[Any], error: RemoteProtocolError | None) -> dict[str,
                 content_length=event.content_length,
                 expect_continue=event.expect_continue,
                 upgrade=None if event.upgrade is None else latin1(event.upgrade),
+                path=latin1(event.path),
+                query=latin1(event.query),
+                host=None if event.host is None else latin1(event.host),
             )
         elif kind is Data:
             body += bytes(event.data)

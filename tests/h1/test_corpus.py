@@ -17,7 +17,7 @@ from synack.h1 import (
     error_response,
 )
 
-from .corpus_files import CORPUS, INVALID, PARSED_FIELDS, VALID, Case
+from .corpus_files import CORPUS, INVALID, METADATA, PARSED_FIELDS, VALID, Case
 from .helpers import feed, splits, summarize
 
 
@@ -104,21 +104,29 @@ def test_valid_request_pipelined_twice(case: Case) -> None:
         summaries.append(summarize(events, None))
         connection.send_response(200, [], b"ok")
         if len(summaries) == 1:
-            connection.start_next_cycle()
+            assert connection.next_cycle() is True
     assert summaries[0] == summaries[1]
     assert summaries[0]["target"] == case.expected["target"]
     assert connection.buffered == 0
 
 
 def test_corpus_json_is_plain() -> None:
-    # Every expected file parses and carries only known keys (typos would silently be ignored).
-    known_valid = set(PARSED_FIELDS) | {"limits", "h11", "httptools", "note"}
+    # Every expected file carries only known keys (typos would silently be ignored), and its
+    # data keys are exactly what a parse reports: the whole-input parse equals them all.
     for case in VALID:
-        assert set(case.expected) <= known_valid, case.name
+        data = {key: value for key, value in case.expected.items() if key not in METADATA}
+        assert set(data) == set(PARSED_FIELDS), case.name
+        events, error, _ = feed([case.raw], case.limits)
+        assert error is None, f"{case.name}: {error!r}"
+        assert summarize(events, None) == data, case.name
     for case in INVALID:
-        assert set(case.expected) <= {"status", "limits", "h11", "httptools", "note"}, case.name
-        status = case.expected["status"]
+        data = {key: value for key, value in case.expected.items() if key not in METADATA}
+        assert set(data) == {"status"}, case.name
+        status = data["status"]
         assert type(status) is int and 400 <= status <= 599, case.name
+        events, error, _ = feed([case.raw], case.limits)
+        assert error is not None, f"{case.name}: accepted"
+        assert error.status == status, case.name
     assert len(VALID) >= 40 and len(INVALID) >= 40  # (an empty corpus would pass every replay)
     # Every request file has its expectations and every expectation file its request.
     for kind in ("valid", "invalid"):

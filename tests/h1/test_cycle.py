@@ -1,4 +1,4 @@
-"""Connection life cycle: pipelining, PAUSED, start_next_cycle, EOF, and the state enums."""
+"""Connection life cycle: pipelining, PAUSED, next_cycle, EOF, and the state enums."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def serve_all(pieces: list[bytes]) -> list[tuple[bytes, bytes]]:
                 connection.send_response(200, [], b"ok")
                 if not connection.keep_alive:
                     return served
-                connection.start_next_cycle()
+                assert connection.next_cycle() is True
             else:
                 raise AssertionError(f"unexpected {event!r}")
     return served
@@ -74,16 +74,14 @@ def test_paused_until_the_next_cycle() -> None:
     for _ in range(3):
         assert connection.next_event() is PAUSED  # the second request waits
     assert connection.buffered == len(POST_B)
-    with pytest.raises(LocalProtocolError):
-        connection.start_next_cycle()  # no response yet
+    assert connection.next_cycle() is False  # no response yet
     connection.send(Response(200))
     assert connection.response_state is ResponseState.BODY
-    with pytest.raises(LocalProtocolError):
-        connection.start_next_cycle()  # response not finished
+    assert connection.next_cycle() is False  # response not finished
     connection.send(EndOfMessage())
     assert connection.response_state is ResponseState.DONE
     assert connection.next_event() is PAUSED
-    connection.start_next_cycle()
+    assert connection.next_cycle() is True
     assert connection.request is None
     assert (connection.request_state, connection.response_state) == (
         RequestState.IDLE, ResponseState.IDLE
@@ -96,13 +94,12 @@ def test_paused_until_the_next_cycle() -> None:
     assert connection.next_event() is PAUSED
 
 
-def test_start_next_cycle_needs_the_request_finished() -> None:
+def test_next_cycle_needs_the_request_finished() -> None:
     connection = ServerConnection()
     connection.receive_data(POST_B[:-1])
     connection.next_event()
     connection.send_response(200, [], b"")
-    with pytest.raises(LocalProtocolError):
-        connection.start_next_cycle()
+    assert connection.next_cycle() is False
 
 
 def test_connection_close_ends_the_cycle() -> None:
@@ -112,8 +109,7 @@ def test_connection_close_ends_the_cycle() -> None:
     assert type(connection.next_event()) is EndOfMessage
     assert b"\r\nconnection: close\r\n" in connection.send_response(200, [], b"")
     assert not connection.keep_alive
-    with pytest.raises(LocalProtocolError):
-        connection.start_next_cycle()
+    assert connection.next_cycle() is False
 
 
 def test_an_error_in_the_second_request_does_not_spoil_the_first() -> None:
@@ -122,7 +118,7 @@ def test_an_error_in_the_second_request_does_not_spoil_the_first() -> None:
     assert type(connection.next_event()) is Request
     assert type(connection.next_event()) is EndOfMessage
     connection.send_response(200, [], b"")
-    connection.start_next_cycle()
+    assert connection.next_cycle() is True
     with pytest.raises(RemoteProtocolError) as caught:
         connection.next_event()
     assert caught.value.status == 400
@@ -162,8 +158,7 @@ def test_eof_after_a_complete_request_still_gets_a_response() -> None:
     assert connection.next_event() is PAUSED
     wire = connection.send_response(200, [], b"bye")
     assert b"\r\nconnection: close\r\n" in wire
-    with pytest.raises(LocalProtocolError):
-        connection.start_next_cycle()
+    assert connection.next_cycle() is False
 
 
 def test_no_data_after_eof() -> None:
@@ -202,7 +197,7 @@ def test_discard_buffered_body() -> None:
     assert connection.discard_buffered_body() is True
     assert connection.request_state is RequestState.DONE
     connection.send_response(200, [], b"")
-    connection.start_next_cycle()
+    assert connection.next_cycle() is True
     assert connection.next_event().target == b"/a"
 
 

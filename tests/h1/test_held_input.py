@@ -23,7 +23,7 @@ def events(connection: ServerConnection) -> list[Any]:
             return out
         if event is PAUSED:
             connection.send_response(200, [], b"")
-            connection.start_next_cycle()
+            assert connection.next_cycle() is True
             continue
         out.append(event)
 

@@ -7,7 +7,10 @@ the files on disk and this script disagree.
 JSON fields (text is the latin-1 decoding of the bytes):
   valid:   method, target, version, headers ([lowercased name, value] pairs), body, trailers,
            keep_alive, framing ("none" | "length" | "chunked"), content_length,
-           expect_continue, upgrade
+           expect_continue, upgrade, path, query, host (the effective host: an absolute-form
+           target's authority, else the Host value, else null; RFC 9112 §3.2.2). path and
+           query default to the origin-form reading of target (split at the first "?") and
+           host to the Host pair; absolute-form cases give all three.
   invalid: status
   both:    limits (keyword arguments for synack.h1.Limits), and for the differential test
            "h11" / "httptools": how that oracle differs ("reject" / "accept", or a dict of the
@@ -55,9 +58,18 @@ def valid(name: str, raw: bytes, **expected: Any) -> None:
         "expect_continue": False,
         "upgrade": None,
     }
-    unknown = set(expected) - set(fields) - {"limits", "h11", "httptools", "note"}
+    unknown = set(expected) - set(fields) - {"limits", "h11", "httptools", "note", "path",
+                                             "query", "host"}
     assert not unknown, unknown
     fields.update(expected)
+    target = fields["target"]
+    if not {"path", "query", "host"} <= set(expected):
+        assert target[:1] == "/" or target == "*", f"{name}: give path, query and host"
+        path, _, query = target.partition("?")
+        hosts = [value for field, value in fields["headers"] if field == "host"]
+        fields = {"path": path, "query": query, "host": hosts[0] if hosts else None, **fields}
+    for key in ("path", "query", "host"):  # after the other fields, in this order
+        fields[key] = fields.pop(key)
     assert name not in VALID, name
     VALID[name] = (raw, fields)
 
@@ -76,7 +88,22 @@ valid("get_origin_form", head(HOST))
 valid("get_query", head(HOST, start=b"GET /search?q=a%20b&x=%2F;p HTTP/1.1"),
       target="/search?q=a%20b&x=%2F;p")
 valid("get_absolute_form", head(b"Host: example.com", start=b"GET http://example.com/a?b=c HTTP/1.1"),
-      target="http://example.com/a?b=c")
+      target="http://example.com/a?b=c", path="/a", query="b=c", host="example.com")
+# RFC 9112 §3.2.2: the target's authority replaces the Host field's value.
+valid("absolute_form_authority_replaces_host",
+      head(b"Host: other.example", start=b"GET http://target.example:8080/p?q HTTP/1.1"),
+      target="http://target.example:8080/p?q", headers=[["host", "target.example:8080"]],
+      path="/p", query="q", host="target.example:8080")
+valid("absolute_form_http10_gains_host", head(start=b"GET http://a.example/x HTTP/1.0"),
+      target="http://a.example/x", version="1.0", headers=[["host", "a.example"]],
+      keep_alive=False, path="/x", query="", host="a.example")
+valid("absolute_form_without_path",
+      head(HOST, start=b"GET http://example.com?x=1 HTTP/1.1"),
+      target="http://example.com?x=1", path="/", query="x=1", host="example.com")
+valid("absolute_form_ipv6_authority",
+      head(HOST, start=b"GET https://[2001:db8::1]:8443/ HTTP/1.1"),
+      target="https://[2001:db8::1]:8443/", headers=[["host", "[2001:db8::1]:8443"]],
+      path="/", query="", host="[2001:db8::1]:8443")
 valid("options_asterisk", head(HOST, start=b"OPTIONS * HTTP/1.1"), method="OPTIONS", target="*")
 valid("head_request", head(HOST, start=b"HEAD /index.html HTTP/1.1"), method="HEAD",
       target="/index.html")
@@ -107,6 +134,15 @@ valid("field_names_lowercased_duplicates_kept",
       headers=[HOST_PAIR, ["accept", "a"], ["accept", "b"]])
 valid("host_ipv6_literal_with_port", head(b"Host: [::1]:8080"), headers=[["host", "[::1]:8080"]])
 valid("host_empty", head(b"Host:"), headers=[["host", ""]])
+# Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2-3); port = *DIGIT.
+valid("host_empty_port", head(b"Host: example.com:"), headers=[["host", "example.com:"]])
+valid("host_highest_port", head(b"Host: example.com:65535"),
+      headers=[["host", "example.com:65535"]])
+valid("host_ipv4_with_port", head(b"Host: 127.0.0.1:8000"), headers=[["host", "127.0.0.1:8000"]])
+valid("host_ipv6_embedded_ipv4", head(b"Host: [::ffff:192.0.2.1]:80"),
+      headers=[["host", "[::ffff:192.0.2.1]:80"]])
+valid("host_pct_encoded_and_sub_delims", head(b"Host: a%2Db!$&'()*+;=~_.example"),
+      headers=[["host", "a%2Db!$&'()*+;=~_.example"]])
 valid("fifty_headers", head(HOST, *[b"X-H%d: %d" % (i, i) for i in range(49)]),
       headers=[HOST_PAIR, *[[f"x-h{i}", str(i)] for i in range(49)]])
 valid("obs_fold_allowed", head(HOST, b"X-Fold: a", b" \tb"),
@@ -253,6 +289,28 @@ invalid("missing_host_http11", head(start=b"GET / HTTP/1.1"), 400)
 invalid("two_host_fields", head(HOST, b"Host: other.example"), 400)
 invalid("host_with_space", head(b"Host: exa mple.com"), 400)
 invalid("host_with_slash", head(b"Host: example.com/path"), 400)
+invalid("host_port_not_numeric", head(b"Host: a:bc"), 400)
+invalid("host_comma_list", head(b"Host: a,b"), 400)
+invalid("host_colons_only", head(b"Host: ::::"), 400)
+invalid("host_brackets_reversed", head(b"Host: ]["), 400)
+invalid("host_two_ports", head(b"Host: a:80:90"), 400)
+invalid("host_userinfo", head(b"Host: user@example.com"), 400)
+invalid("host_port_six_digits", head(b"Host: example.com:123456"), 400)
+invalid("host_port_over_65535", head(b"Host: example.com:65536"), 400)
+invalid("host_empty_name_with_port", head(b"Host: :80"), 400)
+invalid("host_ipv6_unclosed", head(b"Host: [::1"), 400)
+invalid("host_ipv6_unbracketed", head(b"Host: ::1"), 400)
+invalid("host_ipv6_two_double_colons", head(b"Host: [1::2::3]:80"), 400)
+invalid("host_bad_escape", head(b"Host: a%zz"), 400)
+invalid("host_non_ascii", head(b"Host: caf\xc3\xa9.example"), 400)
+invalid("host_invalid_in_http10", head(b"Host: a:bc", start=b"GET / HTTP/1.0"), 400)
+invalid("host_invalid_with_absolute_form",
+        head(b"Host: a:bc", start=b"GET http://example.com/ HTTP/1.1"), 400)
+invalid("absolute_form_userinfo", head(HOST, start=b"GET http://user@example.com/ HTTP/1.1"), 400)
+invalid("absolute_form_empty_host", head(HOST, start=b"GET http:///x HTTP/1.1"), 400)
+invalid("absolute_form_port_not_numeric",
+        head(HOST, start=b"GET http://example.com:http/ HTTP/1.1"), 400)
+invalid("target_with_fragment", head(HOST, start=b"GET /a#b HTTP/1.1"), 400)
 invalid("space_before_colon", head(HOST, b"X-Name : v"), 400)
 invalid("tab_before_colon", head(HOST, b"X-Name\t: v"), 400)
 invalid("field_name_not_token", head(HOST, b"X@Name: v"), 400)
@@ -293,6 +351,10 @@ invalid("te_obs_fold", head(HOST, b"Transfer-Encoding:", b" chunked", start=POST
         400)
 invalid("te_space_before_colon",
         head(HOST, b"Transfer-Encoding : chunked", start=POST) + b"0\r\n\r\n", 400)
+invalid("te_coding_not_a_token",
+        head(HOST, b"Transfer-Encoding: gz@ip, chunked", start=POST) + b"0\r\n\r\n", 400)
+invalid("te_coding_with_space",
+        head(HOST, b"Transfer-Encoding: g zip, chunked", start=POST) + b"0\r\n\r\n", 400)
 invalid("te_vertical_tab",
         head(HOST, b"Transfer-Encoding: \x0bchunked", start=POST) + b"0\r\n\r\n", 400)
 invalid("te_http10", head(CHUNKED, start=b"POST / HTTP/1.0") + b"0\r\n\r\n", 400)
@@ -445,6 +507,44 @@ differs("two_host_fields", httptools="accept",
 differs("host_with_space", h11="accept", httptools="accept",
         note="RFC 9112 §3.2: a server MUST respond 400 to a Host field with an invalid value; "
         "Host = uri-host [ ':' port ] (RFC 9110 §7.2) has no spaces.")
+HOST_NOTE = ("RFC 9112 §3.2: a server MUST respond 400 to a Host field with an invalid value; "
+             "Host = uri-host [ ':' port ] (RFC 9110 §7.2, RFC 3986 §3.2.2-3). The oracles do "
+             "not check Host; see synack/h1/grammar.py for the narrowings (no comma, no "
+             "userinfo, port at most 65535).")
+for name in ("host_port_not_numeric", "host_comma_list", "host_colons_only",
+             "host_brackets_reversed", "host_two_ports", "host_userinfo", "host_port_six_digits",
+             "host_port_over_65535", "host_empty_name_with_port", "host_ipv6_unclosed",
+             "host_ipv6_unbracketed", "host_ipv6_two_double_colons", "host_bad_escape",
+             "host_non_ascii", "host_invalid_in_http10", "host_invalid_with_absolute_form"):
+    differs(name, HOST_NOTE, h11="accept", httptools="accept")
+differs("absolute_form_userinfo", h11="accept", httptools="accept",
+        note="RFC 9110 §4.2.4: a recipient SHOULD treat userinfo in an http(s) URI as an error; "
+        "the authority stands for Host (RFC 9112 §3.2.2), which has no userinfo.")
+differs("absolute_form_empty_host", h11="accept", httptools="accept",
+        note="RFC 9110 §4.2.1: a recipient that processes an http URI with an empty host "
+        "identifier MUST reject it as invalid.")
+differs("absolute_form_port_not_numeric", h11="accept", httptools="accept",
+        note="RFC 3986 §3.2.3: port = *DIGIT; the authority stands for Host (RFC 9112 §3.2.2), "
+        "so it obeys the Host grammar.")
+differs("target_with_fragment", h11="accept", httptools="accept",
+        note="RFC 9112 §3.2: no request-target form has a fragment ('#'); an invalid "
+        "request-line gets 400 (RFC 9112 §3), rather than a path a proxy reads differently.")
+differs("te_coding_not_a_token", httptools="accept",
+        note="RFC 9112 §7: a transfer-coding is a token (with parameters); a malformed list is "
+        "faulty framing (400), and llhttp only looks at the last element.")
+differs("te_coding_with_space", httptools="accept",
+        note="RFC 9112 §7: a transfer-coding is a token (with parameters); a malformed list is "
+        "faulty framing (400), and llhttp only looks at the last element.")
+AUTHORITY_NOTE = ("RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore the Host "
+                  "field and use the target's authority; synack's Host field says so, the "
+                  "oracles report the field as received.")
+differs("absolute_form_authority_replaces_host", AUTHORITY_NOTE,
+        h11={"headers": [["host", "other.example"]]},
+        httptools={"headers": [["host", "other.example"]]})
+differs("absolute_form_http10_gains_host", AUTHORITY_NOTE, h11={"headers": []},
+        httptools={"headers": []})
+differs("absolute_form_ipv6_authority", AUTHORITY_NOTE, h11={"headers": [HOST_PAIR]},
+        httptools={"headers": [HOST_PAIR]})
 differs("host_with_slash", h11="accept", httptools="accept",
         note="RFC 9112 §3.2: a server MUST respond 400 to a Host field with an invalid value; "
         "a path is not part of uri-host [ ':' port ] (RFC 9110 §7.2).")
