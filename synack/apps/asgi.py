@@ -20,7 +20,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes
 
 from ..server.exchange import BodyError, ClientDisconnected, Exchange
 
@@ -60,17 +60,6 @@ class ASGIProtocolError(RuntimeError):
 # ---------------------------------------------------------------------- scope
 
 
-def _split_target(target: bytes) -> tuple[bytes, bytes]:
-    """(path, query) of a request-target in origin, absolute or asterisk form."""
-    if target[:1] == b"/":
-        path, _, query = target.partition(b"?")
-        return path, query
-    if target == b"*":
-        return b"*", b""
-    parts = urlsplit(target)  # absolute-form (RFC 9112 §3.2.2) or authority-form (CONNECT)
-    return parts.path or b"/", parts.query
-
-
 def _decode_path(raw_path: bytes) -> str:
     # ASGI: "percent escapes decoded and UTF-8 byte sequences decoded into characters".
     # Invalid UTF-8 becomes U+FFFD (as uvicorn); the exact bytes stay in raw_path.
@@ -96,16 +85,16 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
     ``state`` (the lifespan state) is shallow-copied so one request cannot leak into the next.
     """
     head = exchange.head
-    target = head.target
-    if target[:1] == b"/" and _PERCENT not in target:
-        # origin-form without escapes (the common case): no decoding to do.
-        raw_path, _, query = target.partition(b"?")
+    # Path and query as the core split them (absolute-form included, RFC 9112 §3.2.2); the
+    # Host field in ``head.fields`` is already the effective host.
+    raw_path = head.path
+    if _PERCENT not in raw_path:
+        # No escapes (the common case): no decoding to do.
         try:
             path = raw_path.decode()  # (no arguments: the fast call)
         except UnicodeDecodeError:  # not from our parser, which admits only visible ASCII
             path = raw_path.decode("utf-8", "replace")
     else:
-        raw_path, query = _split_target(target)
         path = _decode_path(raw_path)
     method = _METHODS.get(head.method) or _method(head.method)
     root_path = exchange.root_path
@@ -120,7 +109,7 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         "scheme": exchange.scheme,
         "path": path,
         "raw_path": raw_path,
-        "query_string": query,
+        "query_string": head.query,
         "root_path": root_path,
         # The parsed list itself: it was built for this request alone.
         "headers": head.fields,

@@ -8,7 +8,7 @@ rules as pure functions), ``static_listing`` (directory pages); this module wire
 The request flow, each step in its own helper:
 
 1. method: GET and HEAD are served; OPTIONS → 204; anything else → 405 (RFC 9110 §15.5.6).
-2. path: ``static_path.parse_target`` (URL rules) then ``Resolver`` (file-system rules).
+2. path: ``static_path.parse_path`` (URL rules) then ``Resolver`` (file-system rules).
 3. directory: redirect to the slash form, serve the index file, or list it.
 4. file: pick the precompressed variant (``Accept-Encoding``), open it and ``fstat`` the
    descriptor — every header below comes from that one fstat, so Content-Length always
@@ -28,6 +28,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ..h1 import reason_phrase
 from ..server.exchange import ClientDisconnected, Exchange, FieldBlock
 from .static_http import (
     ENCODINGS,
@@ -42,7 +43,7 @@ from .static_http import (
     plan_ranges,
 )
 from .static_listing import read_directory, render_listing
-from .static_path import Opened, Resolver, StaticError, Target, is_hidden, os_error_status, parse_target
+from .static_path import Opened, Resolver, StaticError, Target, is_hidden, os_error_status, parse_path
 
 __all__ = ["StaticFiles", "StaticSettings"]
 
@@ -216,7 +217,7 @@ class StaticFiles:
             await _method_response(exchange, method)
             return
         try:
-            target = parse_target(exchange.head.target)
+            target = parse_path(exchange.head.path, exchange.head.query)
             if not self.settings.dotfiles and is_hidden(target.parts):
                 raise StaticError(404, "dotfile")
             opened = self.resolver.open(target.parts)
@@ -503,13 +504,9 @@ async def _send_multipart(
 
 # ---------------------------------------------------------------------------- small responses
 
+#: The bodies of the statuses answered here, from the one reason-phrase table (synack.h1).
 _ERROR_TEXT = {
-    400: b"400 Bad Request\n",
-    403: b"403 Forbidden\n",
-    404: b"404 Not Found\n",
-    405: b"405 Method Not Allowed\n",
-    500: b"500 Internal Server Error\n",
-    503: b"503 Service Unavailable\n",
+    status: b"%d %s\n" % (status, reason_phrase(status)) for status in (400, 403, 404, 405, 500, 503)
 }
 
 

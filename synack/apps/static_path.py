@@ -2,7 +2,8 @@
 
 Two gates, both of which must pass before a byte is read:
 
-1. ``parse_target`` works on the URL alone. It percent-decodes exactly once and refuses what
+1. ``parse_path`` works on the URL path alone (the ``Request.path`` the HTTP core split off the
+   request-target, absolute-form included). It percent-decodes exactly once and refuses what
    could mean something else after decoding or on another OS: ``.`` and ``..`` segments,
    encoded slashes and backslashes (``%2F``, ``%5C``), raw backslashes, NUL, and bytes that
    are not strict UTF-8 (overlong forms such as ``%C0%AE`` are invalid UTF-8).
@@ -22,7 +23,7 @@ import stat
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["Target", "StaticError", "Opened", "Resolver", "parse_target"]
+__all__ = ["Target", "StaticError", "Opened", "Resolver", "parse_path"]
 
 
 class StaticError(Exception):
@@ -47,25 +48,20 @@ class Target:
 
 # Single bytes are looked for as ints (``b"%" in path`` costs several times ``0x25 in path``).
 _BACKSLASH, _PERCENT = ord("\\"), ord("%")
-_ABSOLUTE_FORM = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
 _ENCODED_SEPARATOR = re.compile(rb"%(?:2[fF]|5[cC])")
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
-def parse_target(target: bytes) -> Target:
-    """Decode and validate the path of a request-target (origin- or absolute-form).
+def parse_path(path: bytes, query: bytes = b"") -> Target:
+    """Decode and validate a request's path (``Request.path``: still percent-encoded, without
+    the query); ``query`` is kept for redirects.
 
     Raises:
-        StaticError: 400 for malformed percent-encoding, invalid UTF-8 or an unusable
-            target form; 404 for paths that try to leave or confuse the root.
+        StaticError: 400 for malformed percent-encoding, invalid UTF-8 or a path that is not
+            one (the asterisk-form "*"); 404 for paths that try to leave or confuse the root.
     """
-    path, _, query = target.partition(b"?")
-    path = path.partition(b"#")[0]
     if not path.startswith(b"/"):
-        match = _ABSOLUTE_FORM.match(path)
-        if match is None:
-            raise StaticError(400, "request-target is not a path")
-        path = path[match.end():] or b"/"  # RFC 9112 §3.2.2: absolute-form
+        raise StaticError(400, "request-target is not a path")
     if _BACKSLASH in path:
         raise StaticError(404, "backslash path separator")
     if _PERCENT in path:

@@ -271,20 +271,6 @@ class FileWrapper:
 # ---------------------------------------------------------------------- environ
 
 
-def _split_target(target: bytes) -> tuple[bytes, bytes]:
-    if target[:1] != b"/" and target != b"*":
-        # absolute-form (RFC 9112 §3.2.2): keep only path and query
-        rest = target.split(b"://", 1)[-1]
-        slash = rest.find(b"/")
-        query_start = rest.find(b"?")
-        if slash < 0 or 0 <= query_start < slash:
-            target = b"/" + (rest[query_start:] if query_start >= 0 else b"")
-        else:
-            target = rest[slash:]
-    raw_path, _, query = target.partition(b"?")
-    return raw_path, query
-
-
 def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
     """The PEP 3333 environ for ``exchange``.
 
@@ -293,14 +279,15 @@ def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
     ``SCRIPT_NAME`` is ``--root-path``: the prefix a proxy stripped (as the ASGI root_path).
     """
     head = exchange.head
-    raw_path, query = _split_target(head.target)
     server = exchange.server or ("localhost", 0)
     client = exchange.client
     environ: dict[str, Any] = {
         "REQUEST_METHOD": head.method.decode("latin-1"),
         "SCRIPT_NAME": exchange.root_path,
-        "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
-        "QUERY_STRING": query.decode("latin-1"),
+        # Path and query as the core split them (absolute-form included, RFC 9112 §3.2.2);
+        # HTTP_HOST below is already the effective host.
+        "PATH_INFO": unquote_to_bytes(head.path).decode("latin-1"),
+        "QUERY_STRING": head.query.decode("latin-1"),
         "RAW_URI": head.target.decode("latin-1"),
         "REQUEST_URI": head.target.decode("latin-1"),
         "SERVER_NAME": server[0],
@@ -319,12 +306,16 @@ def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,
     }
+    if head.content_length is not None:
+        # The length the core framed the body by: "Content-Length: 3, 3" (RFC 9110 §8.6,
+        # accepted as one value) is "3" here, and a chunked body has none (PEP 3333 allows
+        # CONTENT_LENGTH to be absent; wsgi.input_terminated says how to read it).
+        environ["CONTENT_LENGTH"] = str(head.content_length)
     for name, value in head.headers:
         if name == b"content-type":
             environ["CONTENT_TYPE"] = value.decode("latin-1")
             continue
         if name == b"content-length":
-            environ["CONTENT_LENGTH"] = value.decode("latin-1")
             continue
         if _UNDERSCORE in name:
             # "X-Auth_User" would become HTTP_X_AUTH_USER, indistinguishable from

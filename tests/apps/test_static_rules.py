@@ -20,7 +20,6 @@ from synack.apps.static_http import (
     parse_range,
     plan_ranges,
 )
-from synack.apps.static_path import StaticError, parse_target
 
 # RFC 9110 §5.6.7's example instant, in its three accepted forms.
 EXAMPLE = calendar.timegm((1994, 11, 6, 8, 49, 37))
@@ -214,35 +213,3 @@ def test_accept_encoding(accept: list[bytes] | None, available: list[bytes], cho
 ])
 def test_content_types(name: str, expected: bytes) -> None:
     assert content_type(name) == expected
-
-
-# ---------------------------------------------------------------- request-target decoding
-
-
-@pytest.mark.parametrize("target, parts, slash", [
-    (b"/", (), True),
-    (b"/a/b.txt", ("a", "b.txt"), False),
-    (b"/a/", ("a",), True),
-    (b"/a//b", ("a", "b"), False),
-    (b"/%E2%82%AC.txt?x=1", ("\u20ac.txt",), False),
-    (b"/a%20b", ("a b",), False),
-    (b"/%252e%252e/", ("%2e%2e",), True),  # decoded once only
-    (b"http://example.com/a/b?q", ("a", "b"), False),
-    (b"http://example.com", (), True),
-    (b"/...", ("...",), False),
-])
-def test_targets(target: bytes, parts: tuple[str, ...], slash: bool) -> None:
-    parsed = parse_target(target)
-    assert parsed.parts == parts
-    assert parsed.trailing_slash is slash
-
-
-@pytest.mark.parametrize("target, status", [
-    (b"/../x", 404), (b"/a/./b", 404), (b"/%2e%2e/x", 404), (b"/a%2fb", 404), (b"/a%5Cb", 404),
-    (b"/a\\b", 404), (b"/%00", 404), (b"/a%zz", 400), (b"/a%", 400), (b"/%c0%ae", 400),
-    (b"/%ed%a0%80", 400), (b"*", 400), (b"a/b", 400),
-])
-def test_refused_targets(target: bytes, status: int) -> None:
-    with pytest.raises(StaticError) as caught:
-        parse_target(target)
-    assert caught.value.status == status
