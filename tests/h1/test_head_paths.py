@@ -1,0 +1,156 @@
+"""The two request-head paths in reader.py give the same verdict: the fast path of
+``parse_head_in`` (one regex over a strictly shaped head, then inline Host/Content-Length
+checks) and the general path (``_parse_head_general``: line by line, then ``_build_request``).
+
+Each generated head is strictly shaped, so ``parse_head_in`` takes its fast path (asserted);
+the general path is called directly. Both must produce an equal ``Request`` (every dataclass
+field, the raw names through ``Headers.raw_items``) or a RemoteProtocolError with the same
+status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from synack.h1 import Limits, RemoteProtocolError, Request, grammar
+from synack.h1.reader import _parse_head_general, parse_head_in
+
+SETTINGS = settings(
+    max_examples=int(os.environ.get("SYNACK_FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+LIMITS = st.sampled_from([
+    Limits(),
+    Limits(max_body_bytes=5),
+    Limits(max_body_bytes=None),
+    Limits(max_header_count=3),
+    Limits(max_request_line=20),
+    Limits(allow_bare_lf=True, allow_obs_fold=True),
+])
+
+
+def spellings(name: str) -> st.SearchStrategy[bytes]:
+    return st.sampled_from([name.lower(), name.upper(), name.title(), name]).map(str.encode)
+
+
+OWS = st.sampled_from([b"", b" ", b"\t", b"  \t "])
+
+VALID_HOSTS = [b"", b"example.com", b"localhost:8000", b"a:", b"a:65535", b"[::1]", b"[::1]:80",
+               b"a%20b", b"[v1.x]", b"1.2.3.4:5", b"[::ffff:1.2.3.4]:0"]
+INVALID_HOSTS = [b"a:65536", b"a:123456", b"a:bc", b"a,b", b"::::", b"][", b"a:80:90", b"user@host",
+                 b"[::1", b":80", b"a%zz", b"caf\xc3\xa9", b"a b", b"[fe80::1%25x]", b"a/b"]
+HOSTS = st.one_of(
+    st.sampled_from(VALID_HOSTS),
+    st.sampled_from(VALID_HOSTS),
+    st.sampled_from(VALID_HOSTS),
+    st.sampled_from(VALID_HOSTS),
+    st.sampled_from(INVALID_HOSTS),
+    # field-vchar, SP and HTAB only, so the head keeps the strict shape
+    st.binary(max_size=12).filter(
+        lambda value: all(byte >= 0x20 or byte == 9 for byte in value) and 0x7F not in value
+    ),
+)
+CONTENT_LENGTHS = st.sampled_from([
+    b"0", b"3", b"5", b"6", b"0", b"3", b"5", b"6", b"3, 3", b"3,3", b"3, 4", b"", b"+3", b"-1", b"0x3", b"3 3", b"003",
+    b"3,", b",3", b"999999999999999999", b"0000000000000000003", b"1" * 19, b"\xb3",
+])
+TRANSFER_ENCODINGS = st.sampled_from([
+    b"chunked", b"Chunked", b"gzip, chunked", b"chunked, gzip", b"identity", b"", b"x y, chunked",
+    b",chunked", b"chunked, chunked", b'"chunked"', b"gzip;q=1, chunked", b"chunked;a=b",
+])
+CONNECTIONS = st.sampled_from([
+    b"close", b"keep-alive", b"Keep-Alive, close", b"upgrade", b"Upgrade, close", b"", b"foo",
+    b"close, close", b", keep-alive ,",
+])
+EXPECTS = st.sampled_from([b"100-continue", b"100-Continue", b"foo", b"", b"100-continue, foo"])
+UPGRADES = st.sampled_from([b"websocket", b"h2c", b""])
+OTHERS = st.sampled_from([(b"Accept", b"*/*"), (b"X-Empty", b""), (b"User-Agent", b"t \xe9 1"),
+                          (b"Cookie", b"a=b; c=d")])
+
+
+FIELD_VALUES = {
+    "Content-Length": CONTENT_LENGTHS,
+    "Transfer-Encoding": TRANSFER_ENCODINGS,
+    "Connection": CONNECTIONS,
+    "Expect": EXPECTS,
+    "Upgrade": UPGRADES,
+}
+
+
+@st.composite
+def field_lines(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
+    """Usually one Host (sometimes none or two) among up to four other fields, any order."""
+    pairs = [(draw(spellings("Host")), draw(HOSTS))
+             for _ in range(draw(st.sampled_from([0, 1, 1, 1, 1, 1, 2])))]
+    for _ in range(draw(st.integers(0, 4))):
+        name = draw(st.sampled_from([*FIELD_VALUES, "Content-Length", "other"]))
+        if name == "other":
+            pairs.append(draw(OTHERS))
+        else:
+            pairs.append((draw(spellings(name)), draw(FIELD_VALUES[name])))
+    return draw(st.permutations(pairs))
+
+
+@st.composite
+def heads(draw: st.DrawFn) -> bytes:
+    method = draw(st.sampled_from([b"GET", b"POST", b"HEAD", b"PUT", b"GET", b"POST", b"OPTIONS",
+                                   b"get", b"CONNECT"]))
+    target = draw(st.sampled_from([b"/", b"/a?b", b"/a%20b?x=%2F", b"/x?y?z", b"//a", b"/?", b"/p;q"]))
+    minor = draw(st.sampled_from([b"0", b"1", b"1", b"9"]))
+    lines = [method + b" " + target + b" HTTP/1." + minor]
+    for name, value in draw(field_lines()):
+        lines.append(name + b":" + draw(OWS) + value + draw(OWS))
+    return b"\r\n".join(lines)
+
+
+def verdict(parse: Any, head: bytes, limits: Limits) -> tuple[str, Any]:
+    try:
+        request = parse(head, len(head), limits)
+    except RemoteProtocolError as error:
+        return "error", error.status
+    return "request", facts(request)
+
+
+def facts(request: Request) -> dict[str, Any]:
+    """Every field of the event. ``raw_fields`` is compared as the raw names it stands for
+    (the fast path keeps the values unstripped there; only the names are ever read)."""
+    result: dict[str, Any] = {}
+    for item in dataclasses.fields(request):
+        if item.name == "_headers":
+            continue
+        if item.name == "raw_fields":
+            result["raw_items"] = request.headers.raw_items()
+        else:
+            result[item.name] = getattr(request, item.name)
+    return result
+
+
+@SETTINGS
+@given(head=heads(), limits=LIMITS)
+@example(head=b"GET / HTTP/1.1\r\nHost: a:bc", limits=Limits())
+@example(head=b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nHost: h", limits=Limits())
+@example(head=b"POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 999999999999999999", limits=Limits(max_body_bytes=None))
+@example(head=b"GET / HTTP/1.0\r\nHost: [::1]:80", limits=Limits())
+@example(head=b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 0000000000000000003", limits=Limits())
+def test_fast_and_general_paths_agree(head: bytes, limits: Limits) -> None:
+    assert grammar.STRICT_HEAD.fullmatch(head) is not None, "the head must take the fast path"
+    fast = verdict(parse_head_in, head, limits)
+    general = verdict(_parse_head_general, head, limits)
+    assert fast == general
+
+
+def test_the_fast_path_returns_early_for_the_common_heads() -> None:
+    # The generated heads above must exercise the fast path's own Request construction, not
+    # only its fall-through to _build_request: these heads take the early returns (their
+    # Request has unstripped raw values, which only the fast path produces).
+    for head in (b"GET / HTTP/1.1\r\nHost: h ", b"POST / HTTP/1.1\r\nHost: h \r\nContent-Length: 3"):
+        request = parse_head_in(head, len(head), Limits())
+        assert request.raw_fields[0] == (b"Host", b" h "), head
+        assert facts(request) == facts(_parse_head_general(head, len(head), Limits()))
