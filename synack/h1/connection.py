@@ -46,6 +46,7 @@ _HEAD_END_LENIENT = re.compile(rb"\r?\n\r?\n")
 _CONNECTION_CLOSE = b"connection: close\r\n"
 _CONNECTION_KEEP_ALIVE = b"connection: keep-alive\r\n"
 _CHUNKED = b"transfer-encoding: chunked\r\n"
+_CONTINUE = status_line(100) + b"\r\n"
 
 
 class FieldBlock:
@@ -405,7 +406,7 @@ class ServerConnection:
         if not self.continue_owed:
             return b""
         self.continue_owed = False
-        return b"HTTP/1.1 100 Continue\r\n\r\n"
+        return _CONTINUE
 
     def send(self, event: Any) -> list[Any]:
         """Serialise an outbound event and return the pieces to write, in order.

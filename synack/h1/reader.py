@@ -33,11 +33,25 @@ _BARE_LF_LINES = re.compile(rb"\r?\n")
 _SPECIAL = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 )
-# A Host value made only of these bytes is a valid reg-name without a port (one C call, where
-# the full grammar's regex costs about four times as much); anything else is checked by
-# grammar.valid_host (RFC 9110 §7.2).
-_HOST_NAME_CHARS = grammar.REG_NAME_CHARS
 _valid_host = grammar.valid_host
+#: Host values found valid (RFC 9110 §7.2) before: nearly every request on a server repeats one
+#: of a few, and a set lookup costs a twentieth of the grammar check for "name:port". Values up
+#: to _KNOWN_HOST_BYTES long only, at most _KNOWN_HOSTS_SIZE of them; emptied when full.
+_KNOWN_HOSTS: set[bytes] = set()
+_KNOWN_HOSTS_SIZE = 256
+_KNOWN_HOST_BYTES = 262  # a DNS name (253) plus ":" and a port
+
+
+def _host_ok(value: bytes) -> bool:
+    """``grammar.valid_host(value)``, remembering the values that pass (the callers look in
+    _KNOWN_HOSTS first, inline)."""
+    if not _valid_host(value):
+        return False
+    if len(value) <= _KNOWN_HOST_BYTES:
+        if len(_KNOWN_HOSTS) >= _KNOWN_HOSTS_SIZE:
+            _KNOWN_HOSTS.clear()
+        _KNOWN_HOSTS.add(value)
+    return True
 _STRICT_HEAD_FULLMATCH = grammar.STRICT_HEAD.fullmatch
 _REQUEST_LINE_PREFIX = grammar.REQUEST_LINE_PREFIX.fullmatch
 _TRANSFER_CODING = grammar.TRANSFER_CODING.fullmatch
@@ -193,7 +207,7 @@ def split_target(method: bytes, target: bytes) -> tuple[bytes, bytes, bytes | No
     # Host, so it obeys the Host grammar: no userinfo (RFC 9110 §4.2.4: treat it as an
     # error), not empty (RFC 9110 §4.2.1: an empty host MUST be rejected as invalid).
     authority, rest = match.groups()
-    if not authority or not _valid_host(authority):
+    if not authority or not _host_ok(authority):
         raise _error("invalid authority in absolute-form target")
     path, _, query = rest.partition(b"?")
     # RFC 9112 §3.2.1: an empty path is sent as "/" in origin-form; the same path here.
@@ -241,7 +255,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
             count = len(special)
             if count == 1:
                 lower, value = special[0]
-                if lower == b"host" and (not value.strip(_HOST_NAME_CHARS) or _valid_host(value)):
+                if lower == b"host" and (value in _KNOWN_HOSTS or _host_ok(value)):
                     # Host and no other field that shapes the exchange (the common GET):
                     # no body, the version's default persistence, no expectation, no upgrade.
                     return Request(method, target, version, items, pairs, version == b"1.1", False,
@@ -255,7 +269,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                 if (
                     lower == b"host"
                     and other == b"content-length"
-                    and (not value.strip(_HOST_NAME_CHARS) or _valid_host(value))
+                    and (value in _KNOWN_HOSTS or _host_ok(value))
                     and length.isdigit()
                     and len(length) <= 18
                 ):
@@ -373,7 +387,7 @@ def _check_host(hosts: list[bytes] | None, version: bytes) -> bytes | None:
     if len(hosts) > 1:
         raise _error("more than one Host header")
     host = hosts[0]
-    if not _valid_host(host):
+    if host not in _KNOWN_HOSTS and not _host_ok(host):
         raise _error("invalid Host header")
     return host
 

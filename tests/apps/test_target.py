@@ -160,3 +160,15 @@ def test_static_absolute_form(static: Server) -> None:
     # The directory redirect is built from the path the core split off, query kept.
     reply = fetch(static, "http://other.example/dir?x=1")
     assert reply.status in (301, 308) and reply.header("location") == "/dir/?x=1"
+
+
+@pytest.mark.parametrize("start", [b"GET /\r\n", b"GET /index.html\r\n", b"\x16\x03\x01\x02\x00\x01\x00"])
+def test_a_line_that_starts_no_http11_head_gets_400_at_once(asgi: Server, start: bytes) -> None:
+    # An HTTP/0.9 simple request (or a TLS ClientHello) can never become an HTTP/1.x head: the
+    # answer is 400 now, not a 408 when the head timeout (10 s by default) runs out.
+    with RawClient(asgi, timeout=30) as raw:
+        raw.send(start)
+        response = raw.response()
+        raw.expect_eof()
+    assert response.status == 400
+    assert b"request line" in response.body

@@ -142,3 +142,15 @@ def test_ipv6_grammar_matches_the_standard_library() -> None:
         address = ipaddress.IPv6Address(rng.getrandbits(128))
         for text in (address.compressed, address.exploded):
             assert grammar.valid_host(b"[" + text.encode() + b"]:1"), text
+
+
+def test_remembered_hosts_stay_bounded_and_change_no_verdict() -> None:
+    from synack.h1 import reader
+
+    for number in range(reader._KNOWN_HOSTS_SIZE * 2 + 1):
+        assert first_request(with_host(b"h%d.example:80" % number)).host == b"h%d.example:80" % number
+        assert status_of(with_host(b"h%d.example:8o" % number)) == 400
+    assert 0 < len(reader._KNOWN_HOSTS) <= reader._KNOWN_HOSTS_SIZE
+    long_name = b"a" * 300 + b":1"
+    assert first_request(with_host(long_name)).host == long_name
+    assert long_name not in reader._KNOWN_HOSTS
