@@ -16,7 +16,6 @@ __all__ = [
     "HTTP_VERSION_LIKE",
     "CHUNK_SIZE_LINE",
     "ABSOLUTE_FORM",
-    "AUTHORITY_FORM",
     "HOST",
     "REG_NAME_CHARS",
     "valid_host",
@@ -83,8 +82,6 @@ ABSOLUTE_FORM = re.compile(
     rb"[A-Za-z][A-Za-z0-9+.-]*://([\x21\x22\x24-\x2e\x30-\x3e\x40-\x7e]*)(" + _TARGET_CHAR
     + rb"*)"
 )
-# authority-form = uri-host ":" port                                     (RFC 9112 §3.2.3)
-AUTHORITY_FORM = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]+):[0-9]+")
 
 # Host = uri-host [ ":" port ]                          (RFC 9110 §7.2, RFC 9112 §3.2)
 # uri-host = IP-literal / IPv4address / reg-name; port = *DIGIT          (RFC 3986 §3.2.2-3)
@@ -145,7 +142,8 @@ _IPV6 = rb"|".join([
 ])
 # IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
 _IPV_FUTURE = rb"[vV][0-9A-Fa-f]+\.[-.0-9A-Za-z_~!$&'()*+,;=:]+"
-#: A non-empty Host value; group 1 is the port (None without a ":").
+#: A non-empty Host value; group 1 is the port (None without a ":"). With a non-empty port it
+#: is also the authority-form of a CONNECT target (RFC 9112 §3.2.3).
 HOST = re.compile(
     rb"(?:\[(?:" + _IPV6 + rb"|" + _IPV_FUTURE + rb")\]|" + _REG_NAME + rb")(?::([0-9]{0,5}))?"
 )

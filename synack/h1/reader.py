@@ -197,7 +197,9 @@ def split_target(method: bytes, target: bytes) -> tuple[bytes, bytes, bytes | No
             raise _error("asterisk-form target is only allowed with OPTIONS")
         return target, b"", None
     if method == b"CONNECT":
-        if grammar.AUTHORITY_FORM.fullmatch(target) is None:
+        # authority-form = uri-host ":" port (RFC 9112 §3.2.3): the Host grammar, port required.
+        match = grammar.HOST.fullmatch(target)
+        if match is None or not match.group(1) or not _valid_host(target):
             raise _error("CONNECT requires an authority-form target")
         raise _error("CONNECT is not supported", 501)
     match = grammar.ABSOLUTE_FORM.fullmatch(target)

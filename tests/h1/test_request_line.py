@@ -41,6 +41,11 @@ REJECTED = [
     (b"CONNECT example.com:443 HTTP/1.1", 501),
     (b"CONNECT [::1]:443 HTTP/1.1", 501),
     (b"CONNECT example.com HTTP/1.1", 400),  # authority-form needs a port
+    (b"CONNECT example.com: HTTP/1.1", 400),  # ... a non-empty one
+    (b"CONNECT a,b:443 HTTP/1.1", 400),  # and obeys the Host grammar (RFC 9112 §3.2.3)
+    (b"CONNECT user@example.com:443 HTTP/1.1", 400),
+    (b"CONNECT example.com:65536 HTTP/1.1", 400),
+    (b"CONNECT [::1:443 HTTP/1.1", 400),
     (b"CONNECT / HTTP/1.1", 400),
     (b"CONNECT * HTTP/1.1", 400),
     (b"GET * HTTP/1.1", 400),
