@@ -77,7 +77,8 @@ REQUEST_LINE_PREFIX = re.compile(
 
 # absolute-form = absolute-URI  (scheme ":" hier-part [ "?" query ])     (RFC 9112 §3.2.2)
 # Only the hier-part shape "//" authority path-abempty is accepted: an origin server needs an
-# authority to stand for Host. Groups: the authority, then the path and query.
+# authority to stand for Host. Groups: the authority (everything up to the first "/", "?"
+# or "#"), then the path and query.
 ABSOLUTE_FORM = re.compile(
     rb"[A-Za-z][A-Za-z0-9+.-]*://([\x21\x22\x24-\x2e\x30-\x3e\x40-\x7e]*)(" + _TARGET_CHAR
     + rb"*)"

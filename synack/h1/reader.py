@@ -33,6 +33,10 @@ _BARE_LF_LINES = re.compile(rb"\r?\n")
 _SPECIAL = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 )
+_STRICT_HEAD_FULLMATCH = grammar.STRICT_HEAD.fullmatch
+_STRICT_FIELDS = grammar.STRICT_FIELD.findall
+_REQUEST_LINE_PREFIX = grammar.REQUEST_LINE_PREFIX.fullmatch
+_TRANSFER_CODING = grammar.TRANSFER_CODING.fullmatch
 _valid_host = grammar.valid_host
 #: Host values found valid (RFC 9110 §7.2) before: nearly every request on a server repeats one
 #: of a few, and a set lookup costs a twentieth of the grammar check for "name:port". Values up
@@ -52,10 +56,6 @@ def _host_ok(value: bytes) -> bool:
             _KNOWN_HOSTS.clear()
         _KNOWN_HOSTS.add(value)
     return True
-_STRICT_HEAD_FULLMATCH = grammar.STRICT_HEAD.fullmatch
-_REQUEST_LINE_PREFIX = grammar.REQUEST_LINE_PREFIX.fullmatch
-_TRANSFER_CODING = grammar.TRANSFER_CODING.fullmatch
-_STRICT_FIELDS = grammar.STRICT_FIELD.findall
 
 
 def _error(message: str, status: int = 400) -> RemoteProtocolError:
