@@ -149,7 +149,7 @@ def test_pipelined_requests_after_a_held_head_go_to_the_buffer_once() -> None:
                 break
             if event is PAUSED:
                 connection.send_response(200, [], b"")
-                connection.start_next_cycle()
+                assert connection.next_cycle() is True
             elif type(event) is Request:
                 targets.append(event.target)
     finally:
