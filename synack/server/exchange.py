@@ -228,8 +228,9 @@ class Exchange:
 
     @property
     def disconnected(self) -> bool:
-        """Whether the client connection is gone."""
-        return self._channel.gone()
+        """Whether the client connection is gone (lost; a transport still closing after a
+        failed write is reported by the next send)."""
+        return self._channel.closed
 
     @property
     def response_started(self) -> bool:

@@ -159,9 +159,11 @@ class HttpProtocol(asyncio.Protocol):
             else:  # FLUSH: the next request waits until the client has read this response
                 self._pause_reading_above(HIGH_WATER)
         elif self._body_waiters:
-            self._wake_body_waiters()
-        else:
-            self._pause_reading_above(HIGH_WATER)
+            for waiter in self._body_waiters:  # (inline: once per body chunk)
+                if not waiter.done():
+                    waiter.set_result(None)
+        elif connection.buffered > HIGH_WATER:
+            self.pause_input()
 
     def eof_received(self) -> bool | None:
         phase = self.phase
@@ -488,7 +490,8 @@ class HttpProtocol(asyncio.Protocol):
         Several tasks may wait at once; each is woken."""
         if self.closed:
             raise ClientDisconnected("client disconnected")
-        self.resume_input()
+        if self.reading_paused:
+            self.resume_input()
         waiter: asyncio.Future[None] = self.loop.create_future()
         waiters = self._body_waiters
         waiters.append(waiter)
