@@ -6,23 +6,14 @@ The only module that prints usage errors or calls sys.exit.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from typing import Any, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from . import __version__
-from .config import Config, ConfigError
+from .config import SETTINGS, Config, ConfigError, Setting
 
 __all__ = ["main", "build_parser", "parse_config"]
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows every default, except for options that have none."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is argparse.SUPPRESS:
-            return action.help
-        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,15 +21,6 @@ class _Parser(argparse.ArgumentParser):
         # One line that says what to fix, then exit 2 (no usage dump).
         sys.stderr.write(f"synack: error: {message} (see synack --help)\n")
         sys.exit(2)
-
-
-def _type_for(item: dataclasses.Field[Any]) -> Any:
-    kind = str(item.type)
-    if "int" in kind:
-        return _whole_number
-    if "float" in kind:
-        return _seconds
-    return str
 
 
 def _whole_number(text: str) -> int:
@@ -55,37 +37,48 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
 
 
+_PARSERS: dict[type, Callable[[str], Any]] = {int: _whole_number, float: _seconds, str: str}
+
+
+def _shown(setting: Setting) -> str:
+    """The default as ``--help`` shows it."""
+    default = setting.default
+    if default is None and setting.none_value is not None:
+        default = setting.none_value
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if default is None:
+        return "none"
+    return '""' if default == "" else str(default)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser, one option per entry of ``config.SETTINGS``."""
     parser = _Parser(
         prog="synack",
         description="synack: an HTTP/1.1 server for static files and Python web apps.",
-        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"synack {__version__}")
     groups: dict[str, Any] = {}
-    for item in dataclasses.fields(Config):
-        meta = item.metadata
-        group = groups.get(meta["group"])
+    for setting in SETTINGS:
+        group = groups.get(setting.group)
         if group is None:
-            group = groups[meta["group"]] = parser.add_argument_group(meta["group"])
-        if meta["positional"]:
-            group.add_argument(item.name, nargs="?", default=item.default, help=meta["help"],
-                               metavar=meta["metavar"])
+            group = groups[setting.group] = parser.add_argument_group(setting.group)
+        if setting.positional:
+            group.add_argument(setting.name, nargs="?", default=setting.default, help=setting.help,
+                               metavar=setting.metavar)
             continue
-        flag = meta["flag"] or "--" + item.name.replace("_", "-")
-        if str(item.type) == "bool":
-            group.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction,
-                               default=item.default, help=meta["help"])
+        help = f"{setting.help} (default: {_shown(setting)})".replace("%", "%%")
+        if setting.kind is bool:
+            group.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
+                               default=setting.default, help=help)
             continue
-        group.add_argument(
-            flag,
-            dest=item.name,
-            type=_type_for(item),
-            default=item.default,
-            choices=meta["choices"],
-            metavar=meta["metavar"] or (item.name.split("_")[-1].upper() if not meta["choices"] else None),
-            help=meta["help"],
-        )
+        metavar = setting.metavar
+        if metavar is None and setting.choices is None:
+            metavar = setting.name.rsplit("_", 1)[-1].upper()
+        group.add_argument(setting.flag, dest=setting.name, type=_PARSERS[setting.kind],
+                           default=setting.default, choices=setting.choices, metavar=metavar,
+                           help=help)
     return parser
 
 
@@ -94,7 +87,7 @@ def parse_config(argv: Sequence[str]) -> Config:
     parser = build_parser()
     namespace = parser.parse_args(list(argv))
     try:
-        return Config(**vars(namespace))
+        return Config.from_mapping(vars(namespace))
     except ConfigError as error:
         parser.error(str(error))
 

@@ -1,47 +1,54 @@
-"""Config: every setting declared once (type, default, help, flag), validated, and sliced
-into ``Limits`` for the core and ``Timeouts``/``WorkerSettings`` for the driver."""
+"""Config: every setting declared once, validated, and sliced per layer.
+
+Each setting is one dataclass field whose metadata carries its help text (and, where it
+applies, choices, metavar, minimum): the core's size bounds are the fields of ``h1.Limits``,
+the driver's time bounds the fields of ``server.timeouts.Timeouts``, and every other setting
+is a field of ``Config`` below. ``SETTINGS`` lists them all, flat, under the names that
+``Config.from_mapping`` takes (``max_head_bytes``, ``head_timeout``, ``port``) and that the
+command line turns into flags (``--max-head-bytes``, …). ``Config`` holds a whole ``Limits``
+and ``Timeouts``, so ``config.limits`` and ``config.timeouts`` are the slices the layers get.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .h1.limits import Limits
 from .server.timeouts import Timeouts
 
-__all__ = ["Config", "ConfigError", "FIELD_GROUPS"]
+__all__ = ["Config", "ConfigError", "Setting", "SETTINGS"]
 
 
 class ConfigError(ValueError):
     """A setting is invalid; the message says which one and what to fix."""
 
 
-def _setting(default: Any, help: str, group: str, *, flag: str | None = None,
-             choices: tuple[str, ...] | None = None, metavar: str | None = None,
-             positional: bool = False) -> Any:
-    return field(
-        default=default,
-        metadata={
-            "help": help,
-            "group": group,
-            "flag": flag,
-            "choices": choices,
-            "metavar": metavar,
-            "positional": positional,
-        },
-    )
+def _setting(default: Any, help: str, group: str, *, choices: tuple[str, ...] | None = None,
+             metavar: str | None = None, positional: bool = False, minimum: int | None = None) -> Any:
+    metadata = {"help": help, "group": group, "choices": choices, "metavar": metavar,
+                "positional": positional, "minimum": minimum}
+    return field(default=default, metadata=metadata)
 
 
-FIELD_GROUPS = ("app", "static", "listen", "limits", "timeouts", "server", "log")
-
-_LIMITS = Limits()
-_TIMEOUTS = Timeouts()
+def _section(kind: type) -> Any:
+    # A whole layer slice (Limits, Timeouts): its own fields are the settings.
+    return field(default_factory=kind, metadata={"section": kind})
 
 
 @dataclass(frozen=True)
 class Config:
-    """All of synack's settings. Build with ``Config(...)``, ``from_mapping`` or the CLI."""
+    """All of synack's settings. Build with ``Config(...)``, ``from_mapping`` or the CLI.
+
+    Raises:
+        ConfigError: a value has the wrong type, is out of range, or conflicts with another.
+    """
 
     # app
     app: str | None = _setting(
@@ -57,7 +64,10 @@ class Config:
     app_dir: str = _setting(".", "directory added to sys.path before importing APP", "app", metavar="DIR")
     lifespan: str = _setting("auto", "ASGI lifespan events (auto: use them if the app supports them)", "app",
                              choices=("auto", "on", "off"))
-    threads: int = _setting(32, "WSGI: size of the thread pool that runs the app", "app")
+    threads: int = _setting(32, "WSGI: size of the thread pool that runs the app", "app", minimum=1)
+    check: bool = _setting(
+        False, "load the app and exit, without serving: 0 if it loads, else 1 and the error", "app"
+    )
     listing: bool = _setting(True, "static files: HTML listings for directories without an index", "static")
     dotfiles: bool = _setting(False, "static files: serve names starting with a dot (.git, .env)", "static")
     index: str = _setting("index.html", "static files: index file name for directories", "static", metavar="NAME")
@@ -66,37 +76,21 @@ class Config:
 
     # listen
     host: str = _setting("127.0.0.1", "address to listen on (0.0.0.0 for all IPv4, :: for IPv6)", "listen")
-    port: int = _setting(3000, "TCP port to listen on (0 picks a free port)", "listen")
+    port: int = _setting(3000, "TCP port to listen on (0 picks a free port)", "listen", minimum=0)
     uds: str | None = _setting(None, "listen on this UNIX socket path instead of TCP", "listen", metavar="PATH")
-    fd: int | None = _setting(None, "serve an inherited listening socket file descriptor", "listen")
-    backlog: int = _setting(2048, "listen backlog (pending connections the kernel queues)", "listen")
+    fd: int | None = _setting(None, "serve an inherited listening socket file descriptor", "listen", minimum=0)
+    backlog: int = _setting(2048, "listen backlog (pending connections the kernel queues)", "listen", minimum=1)
 
-    # limits (the core's Limits)
-    max_request_line: int = _setting(_LIMITS.max_request_line, "longest request line, in bytes (→ 414)", "limits")
-    max_head_bytes: int = _setting(_LIMITS.max_head_bytes, "largest request head, in bytes (→ 431)", "limits")
-    max_header_count: int = _setting(_LIMITS.max_header_count, "most header fields in a request (→ 431)", "limits")
-    max_field_bytes: int = _setting(_LIMITS.max_field_bytes, "largest single header line, in bytes (→ 431)", "limits")
-    max_chunk_ext_bytes: int = _setting(_LIMITS.max_chunk_ext_bytes, "longest chunk-size line with extensions (→ 400)", "limits")
-    max_trailer_bytes: int = _setting(_LIMITS.max_trailer_bytes, "largest chunked trailer section (→ 431)", "limits")
-    max_body_bytes: int = _setting(
-        _LIMITS.max_body_bytes or 0, "largest request body, in bytes; 0 for no limit (→ 413)", "limits"
-    )
-    allow_bare_lf: bool = _setting(False, "risk: accept bare LF line endings in request heads", "limits")
-    allow_obs_fold: bool = _setting(False, "risk: accept obsolete folded header lines", "limits")
-
-    # timeouts (the driver's Timeouts)
-    head_timeout: float = _setting(_TIMEOUTS.head, "seconds to receive a whole request head (→ 408)", "timeouts")
-    body_timeout: float = _setting(_TIMEOUTS.body_idle, "seconds to wait for more request body (→ 408)", "timeouts")
-    keep_alive_timeout: float = _setting(_TIMEOUTS.keep_alive, "seconds an idle keep-alive connection stays open", "timeouts")
-    write_timeout: float = _setting(_TIMEOUTS.write, "seconds to wait for a slow client to read", "timeouts")
-    linger_timeout: float = _setting(_TIMEOUTS.linger, "seconds to discard input after the final response before closing", "timeouts")
-    graceful_timeout: float = _setting(_TIMEOUTS.graceful, "seconds in-flight requests get to finish on SIGTERM/SIGINT", "timeouts")
-    lifespan_timeout: float = _setting(_TIMEOUTS.lifespan, "seconds ASGI lifespan startup or shutdown may take", "timeouts")
+    # The core's Limits and the driver's Timeouts: their fields are declared there.
+    limits: Limits = _section(Limits)
+    timeouts: Timeouts = _section(Timeouts)
 
     # server
-    workers: int = _setting(1, "worker processes (more than 1 starts a pre-fork supervisor)", "server")
+    workers: int = _setting(1, "worker processes (more than 1 starts a pre-fork supervisor)", "server",
+                            minimum=1)
     loop: str = _setting("auto", "event loop implementation", "server", choices=("auto", "asyncio", "uvloop"))
-    max_connections: int = _setting(10_000, "most concurrent connections; further clients wait in the backlog", "server")
+    max_connections: int = _setting(10_000, "most concurrent connections; further clients wait in the backlog",
+                                    "server", minimum=1)
     server_header: str = _setting("synack", "value of the Server response header (empty to omit)", "server")
 
     # log
@@ -104,80 +98,174 @@ class Config:
     log_level: str = _setting("info", "error log level", "log", choices=("critical", "error", "warning", "info", "debug"))
 
     def __post_init__(self) -> None:
-        self._validate()
+        for setting in SETTINGS:
+            setting.check(setting.read(self))
+        self._check_together()
 
-    def _validate(self) -> None:
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            expected = item.type
-            if item.name.startswith("max_") or item.name in ("port", "backlog", "fd"):
-                if value is None and item.name == "fd":
-                    continue
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise ConfigError(f"{_flag(item.name)} must be a whole number >= 0, got {value!r}")
-            if item.name.endswith("_timeout"):
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                    raise ConfigError(f"{_flag(item.name)} must be a number of seconds > 0, got {value!r}")
-            choices = item.metadata.get("choices")
-            if choices and value not in choices:
-                raise ConfigError(f"{_flag(item.name)} must be one of {', '.join(choices)}, got {value!r}")
-            del expected
-        if not 0 <= self.port <= 65535:
+    def _check_together(self) -> None:
+        """Rules that involve more than one setting, or more than a type and a range."""
+        if self.port > 65535:
             raise ConfigError(f"--port must be between 0 and 65535, got {self.port}")
-        for name in ("max_request_line", "max_head_bytes", "max_header_count", "max_field_bytes",
-                     "max_chunk_ext_bytes", "max_trailer_bytes", "max_connections", "backlog"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{_flag(name)} must be at least 1")
-        if self.max_request_line > self.max_head_bytes:
+        if self.limits.max_request_line > self.limits.max_head_bytes:
             raise ConfigError("--max-request-line cannot exceed --max-head-bytes")
-        if self.workers < 1:
-            raise ConfigError("--workers must be at least 1")
-        if self.threads < 1:
-            raise ConfigError("--threads must be at least 1")
-        if not self.index or "/" in self.index:
-            raise ConfigError("--index must be a plain file name")
-        if any(ord(c) < 0x20 or ord(c) > 0x7E for c in self.cache_control):
-            raise ConfigError("--cache-control must be printable ASCII")
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
-        if any(ord(c) < 0x20 or ord(c) > 0x7E for c in self.server_header):
-            raise ConfigError("--server-header must be printable ASCII")
+        if not self.index or "/" in self.index:
+            raise ConfigError("--index must be a plain file name")
+        for name in ("cache_control", "server_header"):
+            if any(ord(c) < 0x20 or ord(c) > 0x7E for c in getattr(self, name)):
+                raise ConfigError(f"{_flag(name)} must be printable ASCII")
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, Any]) -> Config:
-        """Build from a dict; unknown keys are an error (not silently ignored)."""
-        names = {item.name for item in dataclasses.fields(cls)}
-        unknown = sorted(set(mapping) - names)
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        return cls(**mapping)
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> Config:
+        """Build from setting names, as on the command line with underscores.
 
-    @property
-    def limits(self) -> Limits:
-        return Limits(
-            max_request_line=self.max_request_line,
-            max_head_bytes=self.max_head_bytes,
-            max_header_count=self.max_header_count,
-            max_field_bytes=self.max_field_bytes,
-            max_chunk_ext_bytes=self.max_chunk_ext_bytes,
-            max_trailer_bytes=self.max_trailer_bytes,
-            max_body_bytes=self.max_body_bytes or None,
-            allow_bare_lf=self.allow_bare_lf,
-            allow_obs_fold=self.allow_obs_fold,
-        )
+        ``{"port": 8000, "max_body_bytes": 0, "head_timeout": 5}``; a whole ``limits`` or
+        ``timeouts`` object may be given instead of its single settings.
 
-    @property
-    def timeouts(self) -> Timeouts:
-        return Timeouts(
-            head=self.head_timeout,
-            body_idle=self.body_timeout,
-            keep_alive=self.keep_alive_timeout,
-            write=self.write_timeout,
-            linger=self.linger_timeout,
-            graceful=self.graceful_timeout,
-            lifespan=self.lifespan_timeout,
-        )
+        Raises:
+            ConfigError: an unknown key (named), a wrong type or value, or a whole section
+                given together with one of its single settings.
+        """
+        for key in mapping:
+            if key not in _BY_NAME and key not in _SECTIONS:
+                raise ConfigError(_unknown(key))
+        values: dict[str, Any] = {}
+        parts: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        for key, value in mapping.items():
+            if key in _SECTIONS:
+                continue
+            setting = _BY_NAME[key]
+            if setting.none_value is not None and value == setting.none_value and type(value) is int:
+                value = None
+            if setting.section is None:
+                values[setting.attribute] = value
+            else:
+                parts[setting.section][setting.attribute] = value
+        for name, kind in _SECTIONS.items():
+            values[name] = _build_section(name, kind, mapping.get(name), parts[name])
+        return cls(**values)
+
+
+def _build_section(name: str, kind: type, whole: Any, single: dict[str, Any]) -> Any:
+    if whole is None:
+        return kind(**single)
+    if single:
+        names = ", ".join(sorted(_flag(_SECTION_SETTING[name, attribute]) for attribute in single))
+        raise ConfigError(f"{name!r} conflicts with {names}: give the whole {name} or single settings")
+    if not isinstance(whole, kind):
+        raise ConfigError(f"{name!r} must be a {kind.__name__}, got {type(whole).__name__}")
+    return whole
+
+
+def _unknown(key: object) -> str:
+    message = f"unknown setting {key!r}"
+    if isinstance(key, str):
+        close = difflib.get_close_matches(key, [*_BY_NAME, *_SECTIONS], n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    return message
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting, flat: where it lives in ``Config`` and how it is checked and shown."""
+
+    #: The name in ``from_mapping`` (``head_timeout``); the flag is ``--head-timeout``.
+    name: str
+    #: ``None`` for a field of Config itself, else the Config field holding it ("limits").
+    section: str | None
+    #: The field name where it lives (``head`` in ``Timeouts``).
+    attribute: str
+    #: bool, int, float or str.
+    kind: type
+    #: Whether ``None`` is a valid value.
+    optional: bool
+    default: Any
+    help: str
+    group: str
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    positional: bool = False
+    #: Smallest whole number allowed (ints only).
+    minimum: int | None = None
+    #: The number that stands for ``None`` (max_body_bytes: 0 means no limit).
+    none_value: int | None = None
+
+    @property
+    def flag(self) -> str:
+        return _flag(self.name)
+
+    def read(self, config: Config) -> Any:
+        owner = config if self.section is None else getattr(config, self.section)
+        return getattr(owner, self.attribute)
+
+    def check(self, value: Any) -> None:
+        """Raises ConfigError unless ``value`` has this setting's type and range."""
+        if value is None and self.optional:
+            return
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{self.flag} must be true or false, got {value!r}")
+        elif self.kind is int:
+            if not isinstance(value, int) or isinstance(value, bool) or value < (self.minimum or 0):
+                raise ConfigError(f"{self.flag} must be a whole number >= {self.minimum or 0}, got {value!r}")
+        elif self.kind is float:
+            if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                    or not math.isfinite(value) or value <= 0):
+                raise ConfigError(f"{self.flag} must be a number of seconds > 0, got {value!r}")
+        elif not isinstance(value, str):
+            raise ConfigError(f"{self.flag} must be a string, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ConfigError(f"{self.flag} must be one of {', '.join(self.choices)}, got {value!r}")
+
+
+def _kind(annotation: Any) -> tuple[type, bool]:
+    """``int | None`` → (int, True); ``float`` → (float, False)."""
+    if isinstance(annotation, types.UnionType):
+        kinds = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        assert len(kinds) == 1, annotation
+        return kinds[0], True
+    assert isinstance(annotation, type), annotation
+    return annotation, False
+
+
+def _settings_of(owner: type, section: str | None) -> list[Setting]:
+    hints = typing.get_type_hints(owner)
+    settings: list[Setting] = []
+    for item in dataclasses.fields(owner):
+        meta = item.metadata
+        if "section" in meta:
+            settings.extend(_settings_of(meta["section"], item.name))
+            continue
+        kind, optional = _kind(hints[item.name])
+        settings.append(Setting(
+            name=meta["flag"][2:].replace("-", "_") if meta.get("flag") else item.name,
+            section=section,
+            attribute=item.name,
+            kind=kind,
+            optional=optional,
+            default=item.default,
+            help=meta["help"],
+            group=meta.get("group", section or ""),
+            choices=meta.get("choices"),
+            metavar=meta.get("metavar"),
+            positional=meta.get("positional", False),
+            minimum=meta.get("minimum"),
+            none_value=meta.get("none_value"),
+        ))
+    return settings
+
+
+#: Every setting, in the order ``--help`` shows them.
+SETTINGS: tuple[Setting, ...] = tuple(_settings_of(Config, None))
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+_SECTIONS: dict[str, type] = {
+    item.name: item.metadata["section"] for item in dataclasses.fields(Config) if "section" in item.metadata
+}
+_SECTION_SETTING = {(s.section, s.attribute): s.name for s in SETTINGS if s.section is not None}
+assert len(_BY_NAME) == len(SETTINGS), "two settings share a name"

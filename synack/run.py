@@ -4,22 +4,19 @@ pre-fork supervisor with several."""
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import socket
 import sys
 
 from .apps.loader import AppLoadError, load_handler
 from .config import Config
-from .logs import setup_logging
+from .logs import error_log, setup_logging
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
 from .server.worker import ACCEPT_BATCH, SHARED_ACCEPT_BATCH, Worker, WorkerSettings
 from .supervisor.arbiter import WORKER_BOOT_ERROR, Arbiter, ArbiterSettings
 
 __all__ = ["run", "StartupError", "bind"]
-
-error_log = logging.getLogger("synack.error")
 
 
 class StartupError(Exception):
@@ -54,17 +51,25 @@ def run(config: Config) -> int:
         StartupError: a listener could not be bound or the app could not be loaded.
     """
     setup_logging(config.log_level, config.access_log)
+    if config.check:
+        handler = _load(config)
+        error_log.info("%s loads", config.app or "the current directory")
+        return 0
     if config.workers > 1:
         return _run_supervised(config)
-    try:
-        handler = load_handler(config)
-    except AppLoadError as error:
-        raise StartupError(str(error)) from None
+    handler = _load(config)
     try:
         sockets = bind(config)
     except BindError as error:
         raise StartupError(str(error)) from None
     return _serve(config, handler, sockets)
+
+
+def _load(config: Config) -> Handler:
+    try:
+        return load_handler(config)
+    except AppLoadError as error:
+        raise StartupError(str(error)) from None
 
 
 def _serve(config: Config, handler: Handler, sockets: list[socket.socket]) -> int:
@@ -102,7 +107,7 @@ def _run_supervised(config: Config) -> int:
             return WORKER_BOOT_ERROR
         return _serve(config, handler, sockets)
 
-    settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.graceful_timeout)
+    settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.timeouts.graceful)
     try:
         return Arbiter(worker_main, settings).run()
     finally:

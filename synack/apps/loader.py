@@ -31,6 +31,11 @@ class AppLoadError(Exception):
     """The application could not be loaded; the message says what failed."""
 
 
+class _LifespanTimeout(Protocol):
+    @property
+    def lifespan(self) -> float: ...
+
+
 class AppSettings(Protocol):
     """The settings the loader reads (``synack.Config`` provides them)."""
 
@@ -45,7 +50,7 @@ class AppSettings(Protocol):
     @property
     def lifespan(self) -> str: ...
     @property
-    def lifespan_timeout(self) -> float: ...
+    def timeouts(self) -> _LifespanTimeout: ...
     @property
     def threads(self) -> int: ...
     @property
@@ -83,7 +88,7 @@ def load_handler(config: AppSettings) -> Handler:
     if interface == "asgi":
         from .asgi import ASGIHandler
 
-        return ASGIHandler(app, config.lifespan, config.lifespan_timeout)
+        return ASGIHandler(app, config.lifespan, config.timeouts.lifespan)
     from .wsgi import WSGIHandler
 
     return WSGIHandler(app, config.threads)
