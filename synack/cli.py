@@ -94,11 +94,12 @@ def parse_config(argv: Sequence[str]) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``synack`` command."""
-    config = parse_config(sys.argv[1:] if argv is None else argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    config = parse_config(arguments)
     from .run import StartupError, run
 
     try:
-        code = run(config)
+        code = run(config, command=arguments)
     except StartupError as error:
         sys.stderr.write(f"synack: error: {error}\n")
         sys.exit(1)

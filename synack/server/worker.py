@@ -1,27 +1,60 @@
 """Worker: one event loop per process — serve the listeners, run handler startup/shutdown,
-sweep deadlines, and drain gracefully on SIGTERM/SIGINT."""
+sweep deadlines, and drain gracefully on SIGTERM/SIGINT.
+
+How a worker ends (theory of operation). Three endings, chosen by who asks:
+
+* **Stop** (SIGTERM/SIGINT to a single process; end of file on the supervisor's pipe): the
+  whole server stops. The kernel is told to drop new connection attempts (a dropped SYN is
+  retried by the client and then refused, because by then the listener is closed), the
+  connections it had already accepted are taken from the listen queue and answered with
+  ``Connection: close``, and only then is the listener closed. Closing a listening socket
+  with connections still queued would reset them.
+* **Retire** (SIGTERM to a supervised worker: a reload or one worker fewer): this worker
+  stops accepting and closes its copy of the listening socket; the other workers, and the
+  arbiter's copy, keep the socket and its queue alive.
+* **Reload** (SIGHUP to a single process, once the new code is known to load): this worker
+  stops accepting but keeps the listeners open, so that the process re-executed in its
+  place (see ``run.py``) takes over the same sockets and their queue.
+
+In each case the connections then finish their current request (``Connection: close``),
+idle ones are closed, and after ``Timeouts.graceful`` whatever is left is cancelled.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import errno
-import logging
+import os
 import signal
 import socket
 import ssl
+import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..h1 import Limits
+from ..logs import error_log
 from .clock import default_headers
 from .exchange import Handler
-from .listeners import describe
+from .listeners import describe, handshakes_in_progress, refuse_new_connections
 from .protocol import HttpProtocol, ServerContext
 from .timeouts import Timeouts
 
-__all__ = ["Worker", "WorkerSettings", "new_event_loop", "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH"]
+__all__ = [
+    "Worker", "WorkerSettings", "SupervisorLink", "ReloadCheck", "new_event_loop",
+    "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR",
+]
 
-error_log = logging.getLogger("synack.error")
+#: Exit status of a worker that could not start (app import, lifespan startup): restarting
+#: it would only crash-loop, so a supervisor stops (or abandons a reload) instead.
+WORKER_BOOT_ERROR = 3
+#: When the server stops, how long the listener stays open at most for handshakes already
+#: under way (SYN answered, final ACK not yet in) to complete and be accepted. One round
+#: trip is enough; the wait ends as soon as none is left (on loopback, at once).
+HANDSHAKE_WAIT = 1.0
+HANDSHAKE_POLL = 0.01
 
 _ACCEPT_ERRNOS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 #: After running out of file descriptors, wait this long before accepting again (asyncio: 1 s).
@@ -33,6 +66,31 @@ ACCEPT_BATCH = 64
 #: spread over the workers instead of going to whichever woke first, and a busy worker,
 #: whose loop turns slower, takes fewer new connections than an idle one.
 SHARED_ACCEPT_BATCH = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorLink:
+    """The two pipes a supervised worker shares with its arbiter."""
+
+    #: Read end of a pipe whose write end only the arbiter holds. End of file means the
+    #: arbiter stopped the server, or died (SIGKILL, the OOM killer): stop either way.
+    alive: int
+    #: Write end of a pipe the arbiter reads: this worker writes its pid once it serves, so
+    #: a reload retires the old workers only when the new ones are ready.
+    ready: int
+
+
+#: SIGHUP to a single process: resolves to None when the new code loads (the worker then
+#: drains and ``Worker.run`` returns with ``reloading`` set), else to why it does not.
+ReloadCheck = Callable[[], Awaitable["str | None"]]
+
+
+class _Ending(enum.Enum):
+    """How the worker ends (see the module docstring)."""
+
+    STOP = "stop"
+    RETIRE = "retire"
+    RELOAD = "reload"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,29 +150,49 @@ class _Acceptor:
             if worker.at_capacity():
                 worker.pause_accepting()
                 return
-            try:
-                client, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
+            if not self._accept_one():
                 return
-            except OSError as error:
-                if error.errno in _ACCEPT_ERRNOS:
-                    error_log.warning(
-                        "cannot accept connections: %s; pausing for %.1fs",
-                        error.strerror,
-                        ACCEPT_RETRY_DELAY,
-                    )
+
+    def take_queue(self) -> None:
+        """Accept every connection the kernel has queued, whatever the connection cap: the
+        listener is about to close, and closing it would reset them."""
+        while self._accept_one():
+            pass
+
+    def _accept_one(self) -> bool:
+        """Accept one connection; False when there is none (or accepting must pause)."""
+        try:
+            client, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as error:
+            if error.errno in (errno.ECONNABORTED, errno.EPROTO):
+                return True
+            if error.errno in _ACCEPT_ERRNOS:
+                error_log.warning(
+                    "cannot accept connections: %s; pausing for %.1fs", error.strerror, ACCEPT_RETRY_DELAY
+                )
+                if not self.stopped:
                     self.pause()
-                    worker.loop.call_later(ACCEPT_RETRY_DELAY, self.start)
-                    return
-                if error.errno in (errno.ECONNABORTED, errno.EPROTO):
-                    continue
+                    self.worker.loop.call_later(ACCEPT_RETRY_DELAY, self.start)
+            else:
                 error_log.error("accept failed: %s", error)
-                return
-            worker.connect(client)
+            return False
+        self.worker.connect(client)
+        return True
 
 
 class Worker:
-    """Serves ``sockets`` with ``handler`` until asked to stop."""
+    """Serves ``sockets`` with ``handler`` until asked to stop.
+
+    Args:
+        link: the pipes to a supervising arbiter, when there is one. A supervised worker
+            retires on SIGTERM, stops when the arbiter's pipe closes, and leaves SIGINT and
+            SIGHUP to the arbiter (the arbiter ignores them in its workers: a Ctrl-C reaches
+            the whole process group, and the arbiter turns it into one orderly stop).
+        reload: what SIGHUP does in a single process (see ``ReloadCheck``). Without it,
+            SIGHUP drains and stops.
+    """
 
     def __init__(
         self,
@@ -123,12 +201,17 @@ class Worker:
         limits: Limits,
         timeouts: Timeouts,
         settings: WorkerSettings,
+        *,
+        link: SupervisorLink | None = None,
+        reload: ReloadCheck | None = None,
     ) -> None:
         self.handler = handler
         self.sockets = sockets
         self.limits = limits
         self.timeouts = timeouts
         self.settings = settings
+        self.link = link
+        self.reload = reload
         self.loop = new_event_loop(settings.loop)
         self.context = ServerContext(
             self.loop,
@@ -146,12 +229,19 @@ class Worker:
         self.accept_paused = False
         self._stop: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
+        self._checking_reload = False
+        self.ending: _Ending | None = None
         self.exit_code = 0
+
+    @property
+    def reloading(self) -> bool:
+        """Whether the worker ended to let a new copy of the process take over its listeners."""
+        return self.ending is _Ending.RELOAD
 
     # ------------------------------------------------------------------ running
 
     def run(self) -> int:
-        """Serve until SIGTERM/SIGINT, then drain. Returns the process exit code."""
+        """Serve until told to end (see the module docstring), then drain. Returns the exit code."""
         try:
             self.loop.run_until_complete(self.serve())
         finally:
@@ -169,20 +259,22 @@ class Worker:
                 await startup()
             except Exception as error:
                 error_log.error("startup failed: %s", error)
-                self.exit_code = 3
+                self.exit_code = WORKER_BOOT_ERROR
                 for sock in self.sockets:
                     sock.close()
                 return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(sig, self._stop.set)
+        signals = self._watch_signals()
         for acceptor in self.acceptors:
             acceptor.start()
         scheme = "https" if self.settings.ssl_context else "http"
         for sock in self.sockets:
             error_log.info("listening on %s", describe(sock, scheme))
+        self._report_ready()
         await self._stop.wait()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in signals:
             self.loop.remove_signal_handler(sig)
+        if self.link is not None:
+            self.loop.remove_reader(self.link.alive)
         await self._drain()
         shutdown = getattr(self.handler, "shutdown", None)
         if shutdown is not None:
@@ -193,30 +285,126 @@ class Worker:
                 self.exit_code = 1
 
     def stop(self) -> None:
-        """Ask the worker to drain and exit (thread-safe from inside the loop only)."""
-        if self._stop is not None:
+        """Ask the worker to stop the server: drain and exit (call from inside the loop)."""
+        self._end(_Ending.STOP)
+
+    def _end(self, ending: _Ending) -> None:
+        if self.ending is None and self._stop is not None:
+            self.ending = ending
             self._stop.set()
 
+    # ------------------------------------------------------------------ signals and supervisor
+
+    def _watch_signals(self) -> list[int]:
+        """Install this worker's signal handlers; returns the signals to uninstall at the end."""
+        if self.link is not None:
+            self.loop.add_signal_handler(signal.SIGTERM, self._end, _Ending.RETIRE)
+            self.loop.add_reader(self.link.alive, self._supervisor_readable)
+            return [signal.SIGTERM]
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._end, _Ending.STOP)
+        self.loop.add_signal_handler(signal.SIGHUP, self._hangup)
+        return [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+
+    def _supervisor_readable(self) -> None:
+        assert self.link is not None
+        try:
+            data = os.read(self.link.alive, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # only the arbiter held the write end: it stopped or died
+            self.loop.remove_reader(self.link.alive)
+            if self.ending is None:
+                error_log.info("the supervisor has stopped (or died); stopping")
+            self._end(_Ending.STOP)
+
+    def _report_ready(self) -> None:
+        if self.link is None:
+            return
+        try:
+            os.write(self.link.ready, struct.pack("=i", os.getpid()))
+        except OSError as error:  # the arbiter is gone: its pipe will say so
+            error_log.debug("cannot report ready to the supervisor: %s", error)
+
+    def _hangup(self) -> None:
+        if self.ending is not None or self._checking_reload:
+            return
+        if self.reload is None:
+            error_log.info("SIGHUP: this process cannot reload itself; stopping")
+            self._end(_Ending.STOP)
+            return
+        error_log.info("SIGHUP: checking that the app loads before reloading")
+        self._checking_reload = True
+        self.loop.create_task(self._reload_if_ready(self.reload))
+
+    async def _reload_if_ready(self, check: ReloadCheck) -> None:
+        try:
+            problem = await check()
+        except Exception as error:
+            problem = f"the reload check failed: {error!r}"
+        finally:
+            self._checking_reload = False
+        if self.ending is not None:
+            return
+        if problem is not None:
+            error_log.error("SIGHUP: not reloading, still serving the old code:\n%s", problem)
+            return
+        error_log.info("SIGHUP: the app loads; reloading")
+        self._end(_Ending.RELOAD)
+
+    # ------------------------------------------------------------------ ending
+
     async def _drain(self) -> None:
-        error_log.info("shutting down: finishing %d connection(s)", len(self.context.connections))
+        self.context.shutting_down = True
         for acceptor in self.acceptors:
             acceptor.stop()
-        for sock in self.sockets:
-            sock.close()
-        self.context.shutting_down = True
+        refusing = False
+        if self.ending is _Ending.STOP:
+            # Before the log line: a connection attempted after it is never queued.
+            refusing = all([refuse_new_connections(sock) for sock in self.sockets])
+        error_log.info("shutting down: finishing %d connection(s)", len(self.context.connections))
+        if self.ending is _Ending.STOP:
+            await self._take_queued_connections(refusing)
+        if self.ending is not _Ending.RELOAD:
+            for sock in self.sockets:
+                sock.close()
         for connection in list(self.context.connections):
             connection.shutdown()
-        assert self._idle is not None
-        if self.context.connections or self.pending:
-            try:
-                await asyncio.wait_for(self._idle.wait(), self.timeouts.graceful)
-            except asyncio.TimeoutError:
-                error_log.warning(
-                    "graceful timeout: aborting %d connection(s)", len(self.context.connections)
-                )
+        await self._wait_idle(self.loop.time() + self.timeouts.graceful)
         for connection in list(self.context.connections):
             connection.cancel()
         await asyncio.sleep(0)
+
+    async def _take_queued_connections(self, refusing: bool) -> None:
+        """Accept what the kernel has queued (and, once it refuses new attempts, the
+        handshakes still completing), so that closing the listener resets nothing."""
+        deadline = self.loop.time() + HANDSHAKE_WAIT
+        while True:
+            # Counted before accepting: a handshake that completes after the count is
+            # accepted below; none can begin after it, since new attempts are dropped.
+            under_way = sum(handshakes_in_progress(sock) for sock in self.sockets) if refusing else 0
+            for acceptor in self.acceptors:
+                acceptor.take_queue()
+            if not under_way or self.loop.time() >= deadline:
+                return
+            await asyncio.sleep(HANDSHAKE_POLL)
+
+    async def _wait_idle(self, deadline: float) -> None:
+        assert self._idle is not None
+        while self.context.connections or self.pending:
+            self._idle.clear()
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                error_log.warning(
+                    "graceful timeout: aborting %d connection(s)", len(self.context.connections)
+                )
+                return
+            try:
+                await asyncio.wait_for(self._idle.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
 
     # ------------------------------------------------------------------ connections
 
@@ -250,9 +438,12 @@ class Worker:
 
     async def _connect(self, client: socket.socket) -> None:
         try:
-            await self.loop.connect_accepted_socket(
+            _, protocol = await self.loop.connect_accepted_socket(
                 lambda: HttpProtocol(self.context), client, ssl=self.settings.ssl_context
             )
+            if self.context.shutting_down:
+                # Taken from the queue during the drain: one request, then close.
+                protocol.shutdown()
         except Exception as error:  # a failed TLS handshake, a reset during setup
             error_log.debug("connection setup failed: %s", error)
             client.close()

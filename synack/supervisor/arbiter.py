@@ -1,9 +1,22 @@
 """Arbiter: fork workers that share the listening sockets, reap and replace them, and turn
-signals into actions: TERM/INT drain and exit, HUP reload (new workers, then drain the old),
-TTIN/TTOU add or remove a worker.
+signals into actions: TERM/INT stop, HUP reload, TTIN/TTOU add or remove a worker.
 
 Signal handlers only record the signal and wake the loop through a pipe; ``run`` dispatches
 to ``handle_<name>`` methods outside the handler (gunicorn's arbiter does the same).
+
+Two more pipes tie the workers to the arbiter (``server.worker.SupervisorLink``):
+
+* *alive*: only the arbiter holds its write end. Closing it (on TERM/INT) tells every worker
+  to stop the server: drain the listen queue, then their connections. When the arbiter dies
+  (SIGKILL, the OOM killer) the kernel closes it, and the workers stop the same way instead
+  of serving on, orphaned, holding the port.
+* *ready*: each worker writes its pid there once it serves. A reload (HUP) starts a new set
+  of workers and retires the old set only when every new worker is ready; if one cannot
+  start (a syntax error in the new code), the new set is dropped and the old keeps serving.
+
+On stop, the arbiter makes the kernel refuse new connection attempts and closes its own
+copy of the listening sockets at once: the workers empty the queue and close the last
+copies, so no connection is queued with no one left to accept it.
 """
 
 from __future__ import annotations
@@ -13,20 +26,24 @@ import logging
 import os
 import select
 import signal
+import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..logs import error_log
+from ..server.listeners import refuse_new_connections
+from ..server.worker import WORKER_BOOT_ERROR, SupervisorLink
+
 __all__ = ["Arbiter", "ArbiterSettings", "WORKER_BOOT_ERROR"]
 
-error_log = logging.getLogger("synack.error")
-
-#: A worker exits with this when it cannot start (app import, lifespan startup): restarting it
-#: would only crash-loop, so the arbiter stops instead.
-WORKER_BOOT_ERROR = 3
 #: How many unexpected worker deaths within ``_CRASH_WINDOW`` seconds stop the arbiter.
 _CRASH_LIMIT = 10
 _CRASH_WINDOW = 10.0
+#: Seconds past the graceful timeout before a draining worker is killed.
+_KILL_MARGIN = 5.0
+_PID = struct.Struct("=i")
 
 _SIGNALS = {
     signal.SIGTERM: "term",
@@ -41,28 +58,36 @@ _SIGNALS = {
 @dataclass(frozen=True, slots=True)
 class ArbiterSettings:
     workers: int = 2
-    #: Seconds a worker gets to drain on TERM before it is killed (the worker's own graceful
-    #: timeout plus a margin).
+    #: Seconds a worker gets to drain before it is killed (plus a margin).
     graceful_timeout: float = 30.0
 
 
 class Arbiter:
-    """Runs ``settings.workers`` copies of ``worker_main`` (called in each forked child; its
-    return value is the child's exit code)."""
+    """Runs ``settings.workers`` copies of ``worker_main`` (called in each forked child with
+    its ``SupervisorLink``; its return value is the child's exit code). ``listeners`` are
+    the sockets the workers inherit; the arbiter closes its copies when it stops."""
 
-    def __init__(self, worker_main: Callable[[], int], settings: ArbiterSettings) -> None:
+    def __init__(
+        self,
+        worker_main: Callable[[SupervisorLink], int],
+        settings: ArbiterSettings,
+        listeners: list[socket.socket],
+    ) -> None:
         self.worker_main = worker_main
         self.settings = settings
+        self.listeners = listeners
         self.target = settings.workers
-        self.workers: dict[int, float] = {}  # pid → start time
+        self.workers: dict[int, float] = {}  # pid → start time: the serving set
+        self.booting: dict[int, bool] = {}  # pid → ready: a reload's new set
         self.retiring: dict[int, float] = {}  # pid → kill deadline
+        self.ready: set[int] = set()  # workers that have reported serving
         self.signals: list[str] = []
         self.stopping = False
         self.exit_code = 0
         self._crashes: list[float] = []
-        self._wake_read, self._wake_write = os.pipe()
-        os.set_blocking(self._wake_read, False)
-        os.set_blocking(self._wake_write, False)
+        self._wake_read, self._wake_write = _pipe()
+        self._alive_read, self._alive_write = os.pipe()
+        self._ready_read, self._ready_write = _pipe()
 
     # ------------------------------------------------------------------ main loop
 
@@ -79,7 +104,7 @@ class Arbiter:
                 self._reap()
                 self._kill_overdue()
                 if self.stopping:
-                    if not self.workers and not self.retiring:
+                    if not self.retiring:
                         return self.exit_code
                     continue
                 self._spawn_missing()
@@ -87,8 +112,10 @@ class Arbiter:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            os.close(self._wake_read)
-            os.close(self._wake_write)
+            for fd in (self._wake_read, self._wake_write, self._alive_read, self._alive_write,
+                       self._ready_read, self._ready_write):
+                if fd >= 0:
+                    os.close(fd)
 
     def _record(self, signum: int, frame: object) -> None:
         # Only record and wake: the loop does the work (no logging in a signal handler).
@@ -101,15 +128,15 @@ class Arbiter:
 
     def _sleep(self, timeout: float) -> None:
         try:
-            ready, _, _ = select.select([self._wake_read], [], [], timeout)
+            ready, _, _ = select.select([self._wake_read, self._ready_read], [], [], timeout)
         except InterruptedError:
             return
-        if ready:
-            try:
-                while os.read(self._wake_read, 4096):
-                    pass
-            except (BlockingIOError, InterruptedError):
-                pass
+        if self._wake_read in ready:
+            _read_all(self._wake_read)
+        if self._ready_read in ready:
+            data = _read_all(self._ready_read)
+            for (pid,) in _PID.iter_unpack(data[: len(data) - len(data) % _PID.size]):
+                self._worker_ready(pid)
 
     # ------------------------------------------------------------------ signals
 
@@ -120,15 +147,16 @@ class Arbiter:
         self._stop("SIGINT")
 
     def handle_hup(self) -> None:
-        """Reload: start a fresh set of workers, then drain the old ones."""
+        """Reload: start a new set of workers; retire the old set once all new ones serve."""
         if self.stopping:
             return
-        error_log.info("SIGHUP: starting %d new worker(s), then draining the old ones", self.target)
-        old = list(self.workers)
+        if self.booting:
+            error_log.info("SIGHUP: a reload is already under way; ignored")
+            return
+        error_log.info("SIGHUP: starting %d new worker(s); the old ones serve until they are ready",
+                       self.target)
         for _ in range(self.target):
-            self._spawn()
-        for pid in old:
-            self._retire(pid)
+            self.booting[self._spawn()] = False
 
     def handle_ttin(self) -> None:
         self.target += 1
@@ -145,35 +173,74 @@ class Arbiter:
     def _stop(self, name: str) -> None:
         if self.stopping:
             return
-        error_log.info("%s: draining %d worker(s)", name, len(self.workers))
+        error_log.info("%s: stopping %d worker(s)", name, len(self.workers) + len(self.booting))
         self.stopping = True
-        for pid in list(self.workers):
-            self._retire(pid)
+        # No new connection is queued from now on; the workers take what is queued and
+        # close the last copies of the listeners (see the module docstring).
+        for sock in self.listeners:
+            refuse_new_connections(sock)
+            sock.close()
+        os.close(self._alive_write)
+        self._alive_write = -1
+        deadline = time.monotonic() + self.settings.graceful_timeout + _KILL_MARGIN
+        for pid in [*self.workers, *self.booting]:
+            self.retiring[pid] = deadline
+        self.workers.clear()
+        self.booting.clear()
+
+    # ------------------------------------------------------------------ reload
+
+    def _worker_ready(self, pid: int) -> None:
+        if pid not in self.workers and pid not in self.booting:
+            return  # already reaped or retiring
+        self.ready.add(pid)
+        if pid not in self.booting:
+            return
+        self.booting[pid] = True
+        if not all(self.booting.values()):
+            return
+        error_log.info("reload: %d new worker(s) serving; retiring the old ones", len(self.booting))
+        for old in list(self.workers):
+            self._retire(old)
+        for new in self.booting:
+            self.workers[new] = time.monotonic()
+        self.booting.clear()
+
+    def _reload_failed(self, pid: int, code: int) -> None:
+        error_log.error(
+            "reload failed: new worker %d could not start (exit %d); still serving with the"
+            " %d old worker(s)", pid, code, len(self.workers),
+        )
+        for other in list(self.booting):
+            self._retire(other)
+        self.booting.clear()
 
     # ------------------------------------------------------------------ workers
 
     def _spawn_missing(self) -> None:
         while len(self.workers) < self.target and not self.stopping:
-            self._spawn()
+            self.workers[self._spawn()] = time.monotonic()
 
     def _trim_extra(self) -> None:
         while len(self.workers) > self.target:
             oldest = min(self.workers, key=self.workers.__getitem__)
             self._retire(oldest)
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> int:
         pid = os.fork()
         if pid:
-            self.workers[pid] = time.monotonic()
-            return
-        # In the child: default signal dispositions, no arbiter state, then serve.
+            return pid
+        # In the child: default signal dispositions, no arbiter state, then serve. SIGINT
+        # and SIGHUP are the arbiter's (a Ctrl-C reaches the whole process group).
         code = 1
         try:
             for sig in _SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
-            os.close(self._wake_read)
-            os.close(self._wake_write)
-            code = self.worker_main()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            for fd in (self._wake_read, self._wake_write, self._alive_write, self._ready_read):
+                os.close(fd)
+            code = self.worker_main(SupervisorLink(alive=self._alive_read, ready=self._ready_write))
         except BaseException:  # the child must never return into the arbiter's loop
             error_log.exception("worker %d crashed", os.getpid())
             code = 1
@@ -183,7 +250,8 @@ class Arbiter:
 
     def _retire(self, pid: int) -> None:
         self.workers.pop(pid, None)
-        self.retiring[pid] = time.monotonic() + self.settings.graceful_timeout + 5.0
+        self.booting.pop(pid, None)
+        self.retiring[pid] = time.monotonic() + self.settings.graceful_timeout + _KILL_MARGIN
         self._kill(pid, signal.SIGTERM)
 
     def _kill(self, pid: int, sig: int) -> None:
@@ -213,14 +281,18 @@ class Arbiter:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
+            was_ready = pid in self.ready
+            self.ready.discard(pid)
             if self.retiring.pop(pid, None) is not None:
                 continue
-            if self.workers.pop(pid, None) is None:
-                continue
-            self._worker_died(pid, code)
+            if self.booting.pop(pid, None) is not None:
+                self._reload_failed(pid, code)
+            elif self.workers.pop(pid, None) is not None:
+                self._worker_died(pid, code, was_ready)
 
-    def _worker_died(self, pid: int, code: int) -> None:
-        if code == WORKER_BOOT_ERROR:
+    def _worker_died(self, pid: int, code: int, was_ready: bool) -> None:
+        if code == WORKER_BOOT_ERROR and not was_ready and not self.ready:
+            # Nothing serves and the app cannot start: restarting would only crash-loop.
             error_log.error("worker %d could not start (exit %d); stopping", pid, code)
             self.exit_code = 1
             self._stop("boot failure")
@@ -232,3 +304,20 @@ class Arbiter:
             error_log.error("workers keep dying (%d in %gs); stopping", _CRASH_LIMIT, _CRASH_WINDOW)
             self.exit_code = 1
             self._stop("crash loop")
+
+
+def _pipe() -> tuple[int, int]:
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    return read, write
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    try:
+        while chunk := os.read(fd, 4096):
+            chunks.append(chunk)
+    except (BlockingIOError, InterruptedError):
+        pass
+    return b"".join(chunks)

@@ -1,0 +1,201 @@
+"""SIGHUP reloads the app's code without dropping a request: in a single process (checked in a
+child, then re-executed in place keeping the listener) and under the arbiter (new workers
+first, the old ones retired only once the new ones serve). New code that does not load
+leaves the old code serving."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.supervisor.helpers import body, children, get, recv_all, wait_for
+
+APP = '''
+import asyncio
+import os
+
+VERSION = {version!r}
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        open(os.environ["RELOAD_MARKER"], "w").close()
+        await asyncio.sleep(1)
+    await send({{"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]}})
+    await send({{"type": "http.response.body", "body": VERSION.encode()}})
+'''
+BROKEN = "def app(scope, receive, send:\n    pass\n"
+
+
+def _write(directory: Path, version: str | None) -> None:
+    (directory / "reloaded_app.py").write_text(BROKEN if version is None else APP.format(version=version))
+
+
+def _start(server_factory, directory: Path, *args: str):
+    _write(directory, "v1")
+    return server_factory(
+        ["reloaded_app:app", "--app-dir", str(directory), "--no-access-log", *args],
+        env={"PYTHONDONTWRITEBYTECODE": "1", "RELOAD_MARKER": str(directory / "in-app")},
+    )
+
+
+class _Traffic:
+    """One client making GETs on fresh connections until stopped; keeps every answer."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.answers: list[bytes] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def __enter__(self) -> _Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and len(self.answers) + len(self.failures) < 20000:
+            try:
+                response = get(self.server)
+            except OSError as error:
+                self.failures.append(repr(error))
+                continue
+            if response.startswith(b"HTTP/1.1 200 OK"):
+                self.answers.append(body(response))
+            else:
+                self.failures.append(repr(response[:100]))
+
+
+def _slow_request(server, directory: Path) -> tuple[socket.socket, threading.Thread, dict[str, bytes]]:
+    """A request that is inside the app (and stays there for a second) when this returns."""
+    result: dict[str, bytes] = {}
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock, 20)))
+    reader.start()
+    assert wait_for((directory / "in-app").exists)
+    return sock, reader, result
+
+
+def test_sighup_reloads_a_single_process_in_place(server_factory, tmp_path) -> None:
+    server = _start(server_factory, tmp_path)
+    pid = server.process.pid
+    assert body(get(server)) == b"v1"
+    with _Traffic(server) as traffic:
+        sock, reader, result = _slow_request(server, tmp_path)
+        _write(tmp_path, "v2")
+        server.signal(signal.SIGHUP)
+        assert wait_for(lambda: b"v2" in traffic.answers, timeout=60), server.stderr_text()
+    reader.join(20)
+    sock.close()
+    # The request in flight finished on the old code, told to close.
+    assert result["data"].startswith(b"HTTP/1.1 200 OK")
+    assert b"\r\nconnection: close\r\n" in result["data"].lower()
+    assert result["data"].endswith(b"v1")
+    assert traffic.failures == []
+    assert server.process.poll() is None and server.process.pid == pid
+    assert body(get(server)) == b"v2"
+    log = server.stderr_text()
+    assert "SIGHUP: the app loads; reloading" in log
+    assert "Traceback" not in log
+
+
+def test_sighup_with_broken_code_keeps_a_single_process_serving(server_factory, tmp_path) -> None:
+    server = _start(server_factory, tmp_path)
+    _write(tmp_path, None)
+    server.signal(signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: not reloading" in server.stderr_text(), timeout=60)
+    assert server.process.poll() is None
+    assert body(get(server)) == b"v1"
+    log = server.stderr_text()
+    assert "SyntaxError" in log and "reloaded_app.py" in log  # what to fix, and where
+    # Once fixed, the next SIGHUP reloads.
+    _write(tmp_path, "v3")
+    server.signal(signal.SIGHUP)
+    assert wait_for(lambda: body(get(server)) == b"v3", timeout=60), server.stderr_text()
+
+
+def test_sighup_without_the_command_line_drains_and_stops(tmp_path) -> None:
+    # serve(config) from Python cannot re-execute a command line: SIGHUP then stops gracefully.
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXTURE_APPS, ROOT
+
+    script = tmp_path / "embed.py"
+    script.write_text(
+        "import synack\n"
+        "raise SystemExit(synack.serve(synack.Config(app='hello:app', port=0)))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
+    process = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "listening on" in line:
+                break
+        process.send_signal(signal.SIGHUP)
+        assert process.wait(30) == 0
+        assert "SIGHUP: this process cannot reload itself; stopping" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def test_sighup_with_broken_code_keeps_the_old_workers(server_factory, tmp_path) -> None:
+    server = _start(server_factory, tmp_path, "--workers", "2")
+    master = server.process.pid
+    assert wait_for(lambda: len(children(master)) == 2)
+    old = children(master)
+    _write(tmp_path, None)
+    with _Traffic(server) as traffic:
+        server.signal(signal.SIGHUP)
+        assert wait_for(lambda: "reload failed" in server.stderr_text(), timeout=60), server.stderr_text()
+        # The failed new workers are gone; the old ones never stopped serving.
+        assert wait_for(lambda: children(master) == old)
+        answers = len(traffic.answers)
+        assert wait_for(lambda: len(traffic.answers) > answers)
+    assert server.process.poll() is None
+    assert traffic.failures == []
+    assert set(traffic.answers) == {b"v1"}
+    log = server.stderr_text()
+    assert "SyntaxError" in log and "reloaded_app.py" in log
+    # Fixed, the next SIGHUP swaps the workers.
+    _write(tmp_path, "v2")
+    server.signal(signal.SIGHUP)
+    assert wait_for(lambda: len(children(master)) == 2 and not (children(master) & old), timeout=60)
+    assert wait_for(lambda: body(get(server)) == b"v2")
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGHUP"])
+def test_signals_for_the_arbiter_do_not_stop_its_workers(server_factory, signal_name) -> None:
+    # A Ctrl-C (or a hang-up) reaches the whole process group: the workers leave it to the
+    # arbiter, which stops (SIGINT) or reloads (SIGHUP) them in order.
+    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"])
+    master = server.process.pid
+    assert wait_for(lambda: len(children(master)) == 2)
+    workers = children(master)
+    for pid in workers:
+        os.kill(pid, getattr(signal, signal_name))
+    # Each worker answers after the signal (a process handles a pending signal before it
+    # runs on), so each one outlived it.
+    answered: set[int] = set()
+    assert wait_for(lambda: answered.add(int(body(get(server)))) or answered >= workers, timeout=30), answered
+    assert children(master) == workers
+    assert "exited unexpectedly" not in server.stderr_text()

@@ -1,0 +1,81 @@
+"""Stopping under load, and workers whose arbiter was killed: real `python -m synack`
+processes, signals and loopback sockets.
+
+When synack stops, a connection the kernel already accepted (queued, not yet taken by
+accept()) must be answered, not reset; only attempts made after the listener is gone may be
+refused.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+
+import pytest
+
+from tests.supervisor.helpers import Load, body, children, gone, recv_all, wait_for
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_under_load_resets_nothing(server_factory, workers: str) -> None:
+    server = server_factory(["hello:app", "--workers", workers, "--no-access-log"])
+    if workers != "1":
+        master = server.process.pid
+        assert wait_for(lambda: len(children(master)) == int(workers))
+    with Load(server, threads=12) as load:
+        # Stop while every client is busy connecting (a readiness count, not a sleep).
+        assert wait_for(lambda: load.total("ok") >= 300, timeout=60)
+        server.signal(signal.SIGTERM)
+    assert server.wait(60) == 0
+    counts = dict(load.counts)
+    assert counts.get("reset", 0) == 0, counts
+    assert counts.get("stalled", 0) == 0, counts
+    # Every client ran until the listener was gone: each ended with a refusal.
+    assert counts.get("refused", 0) == 12, counts
+    assert "Traceback" not in server.stderr_text()
+
+
+def _port_bindable(port: int) -> bool:
+    """Whether a restarted server could listen on ``port`` now (as synack binds: REUSEADDR)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            probe.listen()
+        except OSError:
+            return False
+        return True
+
+
+def test_workers_drain_and_exit_when_the_arbiter_is_killed(server_factory, tmp_path) -> None:
+    marker = tmp_path / "started"
+    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"],
+                            env={"SUP_MARKER": str(marker)})
+    master = server.process.pid
+    assert wait_for(lambda: len(children(master)) == 2)
+    workers = children(master)
+    result: dict[str, bytes] = {}
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock, 20)))
+        reader.start()
+        assert wait_for(marker.exists)  # the request is inside a worker's app
+        os.kill(master, signal.SIGKILL)  # as the OOM killer would
+        server.process.wait(10)
+        # The orphaned workers notice, finish the request in flight and exit, releasing
+        # the port so that a restart can bind it.
+        assert wait_for(lambda: _port_bindable(server.port), timeout=30), server.stderr_text()
+        assert wait_for(lambda: all(gone(pid) for pid in workers), timeout=30)
+        reader.join(20)
+    finally:
+        sock.close()
+        for pid in workers:  # only if the test failed: never leave orphans behind
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert int(body(result["data"])) in workers
+    log = server.stderr_text()
+    assert "the supervisor has stopped (or died); stopping" in log
+    assert "Traceback" not in log
