@@ -75,6 +75,7 @@ def _worker_settings(config: Config) -> WorkerSettings:
         loop=config.loop,
         # Workers of a supervisor share the listening sockets: take turns accepting.
         accept_batch=SHARED_ACCEPT_BATCH if config.workers > 1 else ACCEPT_BATCH,
+        own_listeners=config.fd is None,
     )
 
 
@@ -192,7 +193,8 @@ def _run_supervised(config: Config) -> int:
             return WORKER_BOOT_ERROR
         return _serve(config, handler, sockets, link=link)
 
-    settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.timeouts.graceful)
+    settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.timeouts.graceful,
+                               own_listeners=config.fd is None)
     try:
         return Arbiter(worker_main, settings, sockets).run()
     finally:

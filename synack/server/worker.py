@@ -105,6 +105,10 @@ class WorkerSettings:
     ssl_context: ssl.SSLContext | None = None
     #: Connections accepted per readiness event (``SHARED_ACCEPT_BATCH`` under a supervisor).
     accept_batch: int = ACCEPT_BATCH
+    #: Whether this server created its listening sockets. An inherited one (``--fd``, e.g.
+    #: systemd socket activation) may be kept open by whoever passed it, to be served again
+    #: after this server stops: a stop then must not make the kernel refuse new connections.
+    own_listeners: bool = True
 
 
 def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
@@ -361,7 +365,7 @@ class Worker:
         for acceptor in self.acceptors:
             acceptor.stop()
         refusing = False
-        if self.ending is _Ending.STOP:
+        if self.ending is _Ending.STOP and self.settings.own_listeners:
             # Before the log line: a connection attempted after it is never queued.
             refusing = all([refuse_new_connections(sock) for sock in self.sockets])
         error_log.info("shutting down: finishing %d connection(s)", len(self.context.connections))

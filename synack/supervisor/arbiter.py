@@ -60,6 +60,8 @@ class ArbiterSettings:
     workers: int = 2
     #: Seconds a worker gets to drain before it is killed (plus a margin).
     graceful_timeout: float = 30.0
+    #: Whether synack created the listeners (see ``WorkerSettings.own_listeners``).
+    own_listeners: bool = True
 
 
 class Arbiter:
@@ -178,7 +180,8 @@ class Arbiter:
         # No new connection is queued from now on; the workers take what is queued and
         # close the last copies of the listeners (see the module docstring).
         for sock in self.listeners:
-            refuse_new_connections(sock)
+            if self.settings.own_listeners:
+                refuse_new_connections(sock)
             sock.close()
         os.close(self._alive_write)
         self._alive_write = -1

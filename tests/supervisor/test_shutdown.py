@@ -79,3 +79,45 @@ def test_workers_drain_and_exit_when_the_arbiter_is_killed(server_factory, tmp_p
     log = server.stderr_text()
     assert "the supervisor has stopped (or died); stopping" in log
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_inherited_listener_keeps_taking_connections_after_a_stop(workers: str) -> None:
+    # With --fd (systemd socket activation) whoever passed the socket keeps it, to serve it
+    # again later: stopping must not leave the kernel refusing connections to it.
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXTURE_APPS, ROOT
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "synack", "hello:app", "--fd", str(listener.fileno()),
+             "--workers", workers, "--no-access-log"],
+            pass_fds=[listener.fileno()], env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stderr is not None
+            for line in process.stderr:
+                if "listening on" in line:
+                    break
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert recv_all(client).endswith(b"Hello, world!")
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+            with socket.create_connection(("127.0.0.1", port), timeout=10):
+                listener.settimeout(10)
+                accepted, _ = listener.accept()
+                accepted.close()
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+            if process.stderr is not None:
+                process.stderr.close()
