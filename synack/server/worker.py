@@ -275,11 +275,10 @@ class Worker:
             error_log.info("listening on %s", describe(sock, scheme))
         self._report_ready()
         await self._stop.wait()
+        self._watch_signals_while_draining(signals)
+        await self._drain()
         for sig in signals:
             self.loop.remove_signal_handler(sig)
-        if self.link is not None:
-            self.loop.remove_reader(self.link.alive)
-        await self._drain()
         shutdown = getattr(self.handler, "shutdown", None)
         if shutdown is not None:
             try:
@@ -309,6 +308,24 @@ class Worker:
             self.loop.add_signal_handler(sig, self._end, _Ending.STOP)
         self.loop.add_signal_handler(signal.SIGHUP, self._hangup)
         return [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+
+    def _watch_signals_while_draining(self, signals: list[int]) -> None:
+        """A reload's drain can still turn into a stop (SIGTERM/SIGINT); during any other drain
+        the default dispositions are back, so that a second Ctrl-C ends the process at once."""
+        if self.link is not None:
+            self.loop.remove_reader(self.link.alive)
+        if self.ending is not _Ending.RELOAD:
+            for sig in signals:
+                self.loop.remove_signal_handler(sig)
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self._stop_instead_of_reloading)
+        self.loop.add_signal_handler(signal.SIGHUP, lambda: None)
+
+    def _stop_instead_of_reloading(self) -> None:
+        if self.ending is _Ending.RELOAD:
+            error_log.info("stopping instead of reloading")
+            self.ending = _Ending.STOP
 
     def _supervisor_readable(self) -> None:
         assert self.link is not None
@@ -364,6 +381,21 @@ class Worker:
         self.context.shutting_down = True
         for acceptor in self.acceptors:
             acceptor.stop()
+        deadline = self.loop.time() + self.timeouts.graceful
+        while True:
+            ending = self.ending
+            await self._release_listeners()
+            for connection in list(self.context.connections):
+                connection.shutdown()
+            await self._wait_idle(deadline)
+            if self.ending is ending:  # else a reload turned into a stop meanwhile
+                break
+        for connection in list(self.context.connections):
+            connection.cancel()
+        await asyncio.sleep(0)
+
+    async def _release_listeners(self) -> None:
+        """Per ending (see the module docstring): empty the queues and close, close, or keep."""
         refusing = False
         if self.ending is _Ending.STOP and self.settings.own_listeners:
             # Before the log line: a connection attempted after it is never queued.
@@ -374,12 +406,6 @@ class Worker:
         if self.ending is not _Ending.RELOAD:
             for sock in self.sockets:
                 sock.close()
-        for connection in list(self.context.connections):
-            connection.shutdown()
-        await self._wait_idle(self.loop.time() + self.timeouts.graceful)
-        for connection in list(self.context.connections):
-            connection.cancel()
-        await asyncio.sleep(0)
 
     async def _take_queued_connections(self, refusing: bool) -> None:
         """Accept what the kernel has queued (and, once it refuses new attempts, the

@@ -27,7 +27,7 @@ async def app(scope, receive, send):
         return
     if scope["path"] == "/slow":
         open(os.environ["RELOAD_MARKER"], "w").close()
-        await asyncio.sleep(1)
+        await asyncio.sleep(float(os.environ.get("RELOAD_SLOW", "1")))
     await send({{"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain")]}})
     await send({{"type": "http.response.body", "body": VERSION.encode()}})
@@ -39,11 +39,12 @@ def _write(directory: Path, version: str | None) -> None:
     (directory / "reloaded_app.py").write_text(BROKEN if version is None else APP.format(version=version))
 
 
-def _start(server_factory, directory: Path, *args: str):
+def _start(server_factory, directory: Path, *args: str, slow: float = 1.0):
     _write(directory, "v1")
     return server_factory(
         ["reloaded_app:app", "--app-dir", str(directory), "--no-access-log", *args],
-        env={"PYTHONDONTWRITEBYTECODE": "1", "RELOAD_MARKER": str(directory / "in-app")},
+        env={"PYTHONDONTWRITEBYTECODE": "1", "RELOAD_MARKER": str(directory / "in-app"),
+             "RELOAD_SLOW": str(slow)},
     )
 
 
@@ -79,7 +80,7 @@ class _Traffic:
 
 
 def _slow_request(server, directory: Path) -> tuple[socket.socket, threading.Thread, dict[str, bytes]]:
-    """A request that is inside the app (and stays there for a second) when this returns."""
+    """A request that is inside the app (where it stays RELOAD_SLOW seconds) when this returns."""
     result: dict[str, bytes] = {}
     sock = socket.create_connection((server.host, server.port), timeout=10)
     sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -110,6 +111,21 @@ def test_sighup_reloads_a_single_process_in_place(server_factory, tmp_path) -> N
     log = server.stderr_text()
     assert "SIGHUP: the app loads; reloading" in log
     assert "Traceback" not in log
+
+
+def test_sigterm_during_a_reload_stops_gracefully(server_factory, tmp_path) -> None:
+    # The request stays in the app long enough for the reload check to finish first.
+    server = _start(server_factory, tmp_path, slow=8.0)
+    sock, reader, result = _slow_request(server, tmp_path)
+    server.signal(signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: the app loads; reloading" in server.stderr_text(), timeout=60)
+    server.signal(signal.SIGTERM)  # while the request is still in the app
+    assert server.wait(30) == 0
+    reader.join(20)
+    sock.close()
+    assert result["data"].startswith(b"HTTP/1.1 200 OK") and result["data"].endswith(b"v1")
+    log = server.stderr_text()
+    assert "stopping instead of reloading" in log and "restarting in place" not in log
 
 
 def test_sighup_with_broken_code_keeps_a_single_process_serving(server_factory, tmp_path) -> None:
