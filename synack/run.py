@@ -166,6 +166,21 @@ def _restart_in_place(command: Sequence[str], sockets: list[socket.socket]) -> N
     os.execv(sys.executable, args)
 
 
+def _module_exists(name: str) -> bool:
+    """Whether ``name`` can be found, leaving nothing imported: finding ``pkg.app`` imports
+    ``pkg``, and workers forked later (after a reload, too) would inherit that old copy."""
+    before = set(sys.modules)
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+    except Exception:  # a parent package that fails to import: the workers say why
+        return True
+    finally:
+        for imported in set(sys.modules) - before:
+            del sys.modules[imported]
+
+
 def _run_supervised(config: Config) -> int:
     # The master never imports the app (workers do, after fork), but it checks that the
     # module exists so the commonest mistake still gets a one-line error and status 1.
@@ -174,11 +189,7 @@ def _run_supervised(config: Config) -> int:
         module = spec.partition(":")[0]
         if config.app_dir and os.path.abspath(config.app_dir) not in sys.path:
             sys.path.insert(0, os.path.abspath(config.app_dir))
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
+        if not _module_exists(module):
             raise StartupError(f"could not import module {module!r}: no module named {module!r}")
     try:
         sockets = bind(config)

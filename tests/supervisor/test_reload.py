@@ -215,3 +215,29 @@ def test_signals_for_the_arbiter_do_not_stop_its_workers(server_factory, signal_
     assert wait_for(lambda: answered.add(int(body(get(server)))) or answered >= workers, timeout=30), answered
     assert children(master) == workers
     assert "exited unexpectedly" not in server.stderr_text()
+
+
+def test_sighup_reloads_a_package_app_entirely(server_factory, tmp_path) -> None:
+    # The arbiter checks that a dotted app module exists; that must not leave the package
+    # imported in the arbiter, where every new worker would inherit the old code.
+    package = tmp_path / "reloaded_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("VERSION = 'v1'\n")
+    (package / "app.py").write_text(
+        "from . import VERSION\n\n\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': VERSION.encode()})\n"
+    )
+    server = server_factory(["reloaded_pkg.app:app", "--app-dir", str(tmp_path), "--workers", "2",
+                             "--no-access-log"], env={"PYTHONDONTWRITEBYTECODE": "1"})
+    master = server.process.pid
+    assert wait_for(lambda: len(children(master)) == 2)
+    old = children(master)
+    assert body(get(server)) == b"v1"
+    (package / "__init__.py").write_text("VERSION = 'v2'\n")
+    server.signal(signal.SIGHUP)
+    assert wait_for(lambda: len(children(master)) == 2 and not (children(master) & old), timeout=60)
+    assert body(get(server)) == b"v2"
