@@ -11,7 +11,11 @@ from .config import Config  # noqa: E402
 
 
 def serve(config: Config) -> int:
-    """Run synack with ``config`` until SIGTERM/SIGINT; returns the exit code."""
+    """Run synack with ``config`` until SIGTERM/SIGINT; returns the exit code.
+
+    SIGHUP stops gracefully too: reloading in place re-executes the ``synack`` command line,
+    which a program calling ``serve()`` does not have (``--workers`` > 1 reloads its workers).
+    """
     from .run import run
 
     return run(config)

@@ -121,3 +121,37 @@ def test_an_inherited_listener_keeps_taking_connections_after_a_stop(workers: st
             process.wait(10)
             if process.stderr is not None:
                 process.stderr.close()
+
+
+def test_a_connection_attempted_during_a_supervised_drain_is_never_black_holed(
+        server_factory, tmp_path) -> None:
+    # The arbiter used to keep its copy of the listener open while the workers drained: the
+    # kernel accepted new connections that no one would take, and reset them at the end.
+    marker = tmp_path / "started"
+    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"],
+                            env={"SUP_MARKER": str(marker)})
+    result: dict[str, bytes] = {}
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock, 20)))
+        reader.start()
+        assert wait_for(marker.exists)  # the drain will last as long as this request
+        server.signal(signal.SIGTERM)
+        assert wait_for(lambda: "SIGTERM: " in server.stderr_text())
+        try:
+            late = socket.create_connection((server.host, server.port), timeout=10)
+        except ConnectionRefusedError:
+            outcome = "refused"
+        else:
+            with late:  # raced the stop: then it must be served, not dropped
+                late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                try:
+                    outcome = "served" if recv_all(late).startswith(b"HTTP/1.1 200 OK") else "dropped"
+                except (ConnectionResetError, TimeoutError):
+                    outcome = "dropped"
+        assert outcome in ("refused", "served")
+        assert reader.join(20) is None and result["data"].startswith(b"HTTP/1.1 200 OK")
+    finally:
+        sock.close()
+    assert server.wait(30) == 0
