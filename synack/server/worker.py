@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from ..h1 import Limits
 from ..logs import error_log
 from .clock import default_headers
+from .context import ServerContext, expire_deadlines
 from .exchange import Handler
 from .listeners import describe, handshakes_in_progress, refuse_new_connections
-from .protocol import HttpProtocol, ServerContext
+from .protocol import HttpProtocol
 from .timeouts import Timeouts
 
 __all__ = [
@@ -494,13 +495,7 @@ class Worker:
         context.default_headers = default_headers(wall, self.settings.server_header)
         if context.access_log:
             context.log_time = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(wall))
-        for connection in list(context.connections):
-            deadline = connection.deadline
-            if deadline and deadline <= now:
-                try:
-                    connection.on_deadline()
-                except Exception:  # never let one connection stop the clock
-                    error_log.exception("error while timing out a connection")
+        expire_deadlines(context.connections, now)
         # Align the next tick with the start of the next wall-clock second.
         self.loop.call_later(1.0 - (wall % 1.0) + 0.001, self._tick)
 
