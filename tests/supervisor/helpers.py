@@ -4,13 +4,17 @@ fresh connection, and a bounded load of fresh connections that counts how each o
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from tests.conftest import Server
+from tests.conftest import FIXTURE_APPS, ROOT, Server
 from tests.helpers import Reader
 
 
@@ -63,6 +67,58 @@ def get(server: Server, path: str = "/") -> bytes:
 def body(response: bytes) -> bytes:
     assert response.startswith(b"HTTP/1.1 200 OK"), response[:200]
     return response.rpartition(b"\r\n\r\n")[2]
+
+
+def start_workers(server_factory: Callable[..., Server], marker: Path | None = None,
+                  count: int = 2) -> tuple[Server, set[int]]:
+    """``sup_pid:app`` under an arbiter with ``count`` workers (``marker`` set as the file
+    its /slow creates), once all are running; the server and the workers' pids."""
+    env = {"SUP_MARKER": str(marker)} if marker is not None else None
+    server = server_factory(["sup_pid:app", "--workers", str(count), "--no-access-log"], env=env)
+    assert wait_for(lambda: len(children(server.process.pid)) == count)
+    return server, children(server.process.pid)
+
+
+class InFlight:
+    """A request on its own connection, read to the end by a thread, that is inside the app
+    (``marker`` exists: the fixture app creates it) when the constructor returns."""
+
+    def __init__(self, server: Server, marker: Path, path: str = "/slow") -> None:
+        self.sock = socket.create_connection((server.host, server.port), timeout=10)
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self._result: dict[str, bytes] = {}
+        self._thread = threading.Thread(target=lambda: self._result.setdefault("data", recv_all(self.sock, 30)))
+        self._thread.start()
+        assert wait_for(marker.exists), "the request never reached the app"
+
+    def response(self) -> bytes:
+        """Everything the server sent, once it closed the connection."""
+        self._thread.join(30)
+        self.sock.close()
+        return self._result["data"]
+
+
+@contextlib.contextmanager
+def synack_process(args: list[str], **popen: object) -> Iterator[subprocess.Popen[str]]:
+    """``python -m synack *args`` (or ``python *args`` when args[0] is a script), started
+    outside server_factory (for pass_fds, or a script), ready once it logs that it listens;
+    killed at the end if still running."""
+    command = [sys.executable, *args] if args[0].endswith(".py") else [sys.executable, "-m", "synack", *args]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, **popen)  # type: ignore[call-overload]
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "listening on" in line:
+                break
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 class Load:

@@ -8,6 +8,10 @@ import threading
 import time
 
 from tests.helpers import Reader, Response, get
+from tests.supervisor.helpers import children as _children
+from tests.supervisor.helpers import gone as _is_zombie_or_gone
+from tests.supervisor.helpers import start_workers
+from tests.supervisor.helpers import wait_for as _wait_for
 
 
 def _get(server, path: str = "/") -> Response:
@@ -25,30 +29,6 @@ def _pid_of_response(response: Response) -> int:
     return int(response.body)
 
 
-def _children(pid: int) -> set[int]:
-    children: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            children.add(int(entry))
-    return children
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def _worker_pids(server, count: int) -> set[int]:
     """Pids seen answering requests, until ``count`` distinct ones or 30 s have passed (a
     worker still importing the app takes no connections yet)."""
@@ -61,11 +41,7 @@ def _worker_pids(server, count: int) -> set[int]:
 
 def test_workers_serve_and_term_drains(server_factory, tmp_path) -> None:
     marker = tmp_path / "started"
-    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"],
-                            env={"SUP_MARKER": str(marker)})
-    master = server.process.pid
-    assert _wait_for(lambda: len(_children(master)) == 2)
-    children = _children(master)
+    server, children = start_workers(server_factory, marker)
     pids = _worker_pids(server, 2)
     assert pids <= children
     assert len(pids) == 2, "both workers should take connections"
@@ -88,14 +64,6 @@ def test_workers_serve_and_term_drains(server_factory, tmp_path) -> None:
         sock.close()
     assert all(not os.path.exists(f"/proc/{pid}") or _is_zombie_or_gone(pid) for pid in children)
     assert "Traceback" not in server.stderr_text()
-
-
-def _is_zombie_or_gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def test_dead_worker_is_replaced(server_factory) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.supervisor.helpers import body, children, get, recv_all, wait_for
+from tests.supervisor.helpers import InFlight, body, children, get, synack_process, wait_for
 
 APP = '''
 import asyncio
@@ -79,32 +78,20 @@ class _Traffic:
                 self.failures.append(repr(response[:100]))
 
 
-def _slow_request(server, directory: Path) -> tuple[socket.socket, threading.Thread, dict[str, bytes]]:
-    """A request that is inside the app (where it stays RELOAD_SLOW seconds) when this returns."""
-    result: dict[str, bytes] = {}
-    sock = socket.create_connection((server.host, server.port), timeout=10)
-    sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-    reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock, 20)))
-    reader.start()
-    assert wait_for((directory / "in-app").exists)
-    return sock, reader, result
-
-
 def test_sighup_reloads_a_single_process_in_place(server_factory, tmp_path) -> None:
     server = _start(server_factory, tmp_path)
     pid = server.process.pid
     assert body(get(server)) == b"v1"
     with _Traffic(server) as traffic:
-        sock, reader, result = _slow_request(server, tmp_path)
+        slow = InFlight(server, tmp_path / "in-app")
         _write(tmp_path, "v2")
         server.signal(signal.SIGHUP)
         assert wait_for(lambda: b"v2" in traffic.answers, timeout=60), server.stderr_text()
-    reader.join(20)
-    sock.close()
     # The request in flight finished on the old code, told to close.
-    assert result["data"].startswith(b"HTTP/1.1 200 OK")
-    assert b"\r\nconnection: close\r\n" in result["data"].lower()
-    assert result["data"].endswith(b"v1")
+    data = slow.response()
+    assert data.startswith(b"HTTP/1.1 200 OK")
+    assert b"\r\nconnection: close\r\n" in data.lower()
+    assert data.endswith(b"v1")
     assert traffic.failures == []
     assert server.process.poll() is None and server.process.pid == pid
     assert body(get(server)) == b"v2"
@@ -116,14 +103,13 @@ def test_sighup_reloads_a_single_process_in_place(server_factory, tmp_path) -> N
 def test_sigterm_during_a_reload_stops_gracefully(server_factory, tmp_path) -> None:
     # The request stays in the app long enough for the reload check to finish first.
     server = _start(server_factory, tmp_path, slow=8.0)
-    sock, reader, result = _slow_request(server, tmp_path)
+    slow = InFlight(server, tmp_path / "in-app")
     server.signal(signal.SIGHUP)
     assert wait_for(lambda: "SIGHUP: the app loads; reloading" in server.stderr_text(), timeout=60)
     server.signal(signal.SIGTERM)  # while the request is still in the app
     assert server.wait(30) == 0
-    reader.join(20)
-    sock.close()
-    assert result["data"].startswith(b"HTTP/1.1 200 OK") and result["data"].endswith(b"v1")
+    data = slow.response()
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"v1")
     log = server.stderr_text()
     assert "stopping instead of reloading" in log and "restarting in place" not in log
 
@@ -145,33 +131,16 @@ def test_sighup_with_broken_code_keeps_a_single_process_serving(server_factory, 
 
 def test_sighup_without_the_command_line_drains_and_stops(tmp_path) -> None:
     # serve(config) from Python cannot re-execute a command line: SIGHUP then stops gracefully.
-    import subprocess
-    import sys
-
-    from tests.conftest import FIXTURE_APPS, ROOT
-
     script = tmp_path / "embed.py"
     script.write_text(
         "import synack\n"
         "raise SystemExit(synack.serve(synack.Config(app='hello:app', port=0)))\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
-    process = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if "listening on" in line:
-                break
+    with synack_process([str(script)]) as process:
         process.send_signal(signal.SIGHUP)
         assert process.wait(30) == 0
+        assert process.stderr is not None
         assert "SIGHUP: this process cannot reload itself; stopping" in process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def test_sighup_with_broken_code_keeps_the_old_workers(server_factory, tmp_path) -> None:

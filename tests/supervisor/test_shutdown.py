@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import threading
 
 import pytest
 
-from tests.supervisor.helpers import Load, body, children, gone, recv_all, wait_for
+from tests.supervisor.helpers import (
+    InFlight, Load, body, children, gone, recv_all, start_workers, synack_process, wait_for,
+)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -51,31 +52,21 @@ def _port_bindable(port: int) -> bool:
 
 def test_workers_drain_and_exit_when_the_arbiter_is_killed(server_factory, tmp_path) -> None:
     marker = tmp_path / "started"
-    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"],
-                            env={"SUP_MARKER": str(marker)})
+    server, workers = start_workers(server_factory, marker)
     master = server.process.pid
-    assert wait_for(lambda: len(children(master)) == 2)
-    workers = children(master)
-    result: dict[str, bytes] = {}
-    sock = socket.create_connection((server.host, server.port), timeout=10)
     try:
-        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock, 20)))
-        reader.start()
-        assert wait_for(marker.exists)  # the request is inside a worker's app
+        slow = InFlight(server, marker)
         os.kill(master, signal.SIGKILL)  # as the OOM killer would
         server.process.wait(10)
         # The orphaned workers notice, finish the request in flight and exit, releasing
         # the port so that a restart can bind it.
         assert wait_for(lambda: _port_bindable(server.port), timeout=30), server.stderr_text()
         assert wait_for(lambda: all(gone(pid) for pid in workers), timeout=30)
-        reader.join(20)
+        assert int(body(slow.response())) in workers
     finally:
-        sock.close()
         for pid in workers:  # only if the test failed: never leave orphans behind
             if not gone(pid):
                 os.kill(pid, signal.SIGKILL)
-    assert int(body(result["data"])) in workers
     log = server.stderr_text()
     assert "the supervisor has stopped (or died); stopping" in log
     assert "Traceback" not in log
@@ -85,42 +76,22 @@ def test_workers_drain_and_exit_when_the_arbiter_is_killed(server_factory, tmp_p
 def test_an_inherited_listener_keeps_taking_connections_after_a_stop(workers: str) -> None:
     # With --fd (systemd socket activation) whoever passed the socket keeps it, to serve it
     # again later: stopping must not leave the kernel refusing connections to it.
-    import subprocess
-    import sys
-
-    from tests.conftest import FIXTURE_APPS, ROOT
-
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "synack", "hello:app", "--fd", str(listener.fileno()),
-             "--workers", workers, "--no-access-log"],
-            pass_fds=[listener.fileno()], env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert process.stderr is not None
-            for line in process.stderr:
-                if "listening on" in line:
-                    break
+        fd = listener.fileno()
+        args = ["hello:app", "--fd", str(fd), "--workers", workers, "--no-access-log"]
+        with synack_process(args, pass_fds=[fd]) as process:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
                 client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 assert recv_all(client).endswith(b"Hello, world!")
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0
-            with socket.create_connection(("127.0.0.1", port), timeout=10):
-                listener.settimeout(10)
-                accepted, _ = listener.accept()
-                accepted.close()
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-            if process.stderr is not None:
-                process.stderr.close()
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            listener.settimeout(10)
+            accepted, _ = listener.accept()
+            accepted.close()
 
 
 def test_a_connection_attempted_during_a_supervised_drain_is_never_black_holed(
@@ -128,30 +99,21 @@ def test_a_connection_attempted_during_a_supervised_drain_is_never_black_holed(
     # The arbiter used to keep its copy of the listener open while the workers drained: the
     # kernel accepted new connections that no one would take, and reset them at the end.
     marker = tmp_path / "started"
-    server = server_factory(["sup_pid:app", "--workers", "2", "--no-access-log"],
-                            env={"SUP_MARKER": str(marker)})
-    result: dict[str, bytes] = {}
-    sock = socket.create_connection((server.host, server.port), timeout=10)
+    server, _ = start_workers(server_factory, marker)
+    slow = InFlight(server, marker)  # the drain will last as long as this request
+    server.signal(signal.SIGTERM)
+    assert wait_for(lambda: "SIGTERM: " in server.stderr_text())
     try:
-        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        reader = threading.Thread(target=lambda: result.setdefault("data", recv_all(sock, 20)))
-        reader.start()
-        assert wait_for(marker.exists)  # the drain will last as long as this request
-        server.signal(signal.SIGTERM)
-        assert wait_for(lambda: "SIGTERM: " in server.stderr_text())
-        try:
-            late = socket.create_connection((server.host, server.port), timeout=10)
-        except ConnectionRefusedError:
-            outcome = "refused"
-        else:
-            with late:  # raced the stop: then it must be served, not dropped
-                late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                try:
-                    outcome = "served" if recv_all(late).startswith(b"HTTP/1.1 200 OK") else "dropped"
-                except (ConnectionResetError, TimeoutError):
-                    outcome = "dropped"
-        assert outcome in ("refused", "served")
-        assert reader.join(20) is None and result["data"].startswith(b"HTTP/1.1 200 OK")
-    finally:
-        sock.close()
+        late = socket.create_connection((server.host, server.port), timeout=10)
+    except ConnectionRefusedError:
+        outcome = "refused"
+    else:
+        with late:  # raced the stop: then it must be served, not dropped
+            late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            try:
+                outcome = "served" if recv_all(late).startswith(b"HTTP/1.1 200 OK") else "dropped"
+            except (ConnectionResetError, TimeoutError):
+                outcome = "dropped"
+    assert outcome in ("refused", "served")
+    assert slow.response().startswith(b"HTTP/1.1 200 OK")
     assert server.wait(30) == 0
