@@ -16,17 +16,16 @@ Extensions offered in ``scope["extensions"]``: ``http.response.pathsend`` and
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
+from ..logs import error_log
 from ..server.exchange import BodyError, ClientDisconnected, Exchange
 
 __all__ = ["ASGIHandler", "ASGIProtocolError", "build_scope"]
 
-error_log = logging.getLogger("synack.error")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

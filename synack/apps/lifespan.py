@@ -7,12 +7,11 @@ at startup; the ASGI adapter copies it into every request scope.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
-__all__ = ["Lifespan", "LifespanFailure"]
+from ..logs import error_log
 
-error_log = logging.getLogger("synack.error")
+__all__ = ["Lifespan", "LifespanFailure"]
 
 LIFESPAN_SPEC_VERSION = "2.0"
 

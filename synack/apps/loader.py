@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import logging
 import os
 import sys
 import traceback
 from types import TracebackType
 from typing import Any, Protocol
 
+from ..logs import error_log
 from ..server.exchange import Handler
 
 __all__ = ["AppLoadError", "AppSettings", "load_handler", "import_from_string", "detect_interface"]
 
-error_log = logging.getLogger("synack.error")
 
 _SYNACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _IMPORTLIB_DIR = os.path.dirname(importlib.__file__)

@@ -21,7 +21,6 @@ microseconds, less than a hop to a thread.
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 import secrets
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..h1 import reason_phrase
+from ..logs import error_log
 from ..server.exchange import ClientDisconnected, Exchange, FieldBlock
 from .static_http import (
     ENCODINGS,
@@ -47,7 +47,6 @@ from .static_path import Opened, Resolver, StaticError, Target, is_hidden, os_er
 
 __all__ = ["StaticFiles", "StaticSettings"]
 
-error_log = logging.getLogger("synack.error")
 
 Fields = list[tuple[bytes, bytes]]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import io
-import logging
 import os
 import queue
 import stat
@@ -33,11 +32,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from ..logs import error_log
 from ..server.exchange import Exchange
 
 __all__ = ["WSGIHandler", "FileWrapper", "WSGIInput", "ThreadPool", "build_environ"]
 
-error_log = logging.getLogger("synack.error")
 #: ``b"_" in name`` first tries b"_" as an int and clears the TypeError: an int is much cheaper.
 _UNDERSCORE = ord("_")
 

@@ -34,7 +34,6 @@ from typing import Any, cast
 from ..h1 import (
     ConnectionClosed,
     Framing,
-    Limits,
     RemoteProtocolError,
     Request,
     ResponseState,
@@ -46,7 +45,6 @@ from . import sendfile
 from .context import ServerContext, expire_deadlines
 from .exchange import BodyError, ClientDisconnected, Exchange, RawStream
 from .stream import UpgradedStream
-from .timeouts import Timeouts
 
 __all__ = ["HttpProtocol", "ServerContext", "expire_deadlines"]  # (the last two live in context.py)
 
