@@ -10,7 +10,8 @@ the response is complete, and answers ``http.disconnect``.
 Extensions offered in ``scope["extensions"]``: ``http.response.pathsend`` and
 ``http.response.zerocopysend`` (both go out with sendfile where the transport allows),
 ``http.response.trailers`` (chunked trailer fields on HTTP/1.1) and
-``http.response.early_hint`` (103 Early Hints, never to HTTP/1.0 clients).
+``http.response.early_hint`` (103 Early Hints, never to HTTP/1.0 clients), and ``tls`` on a
+TLS connection (the certificates, version and cipher suite the handshake settled).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-from ..server.exchange import BodyError, ClientDisconnected, Exchange
+from ..server.exchange import BodyError, ClientDisconnected, Exchange, TlsInfo
 
 __all__ = ["ASGIHandler", "ASGIProtocolError", "build_scope"]
 
@@ -119,7 +120,22 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
     }
     if state is not None:
         scope["state"] = state.copy()
+    tls = exchange.tls
+    if tls is not None:
+        scope["extensions"]["tls"] = _tls_extension(tls)
     return scope
+
+
+def _tls_extension(tls: TlsInfo) -> dict[str, Any]:
+    """The ASGI ``tls`` extension (ASGI TLS extension spec, version 0.2)."""
+    return {
+        "server_cert": tls.server_cert,
+        "client_cert_chain": list(tls.client_cert_chain),
+        "client_cert_name": tls.client_cert_name,
+        "client_cert_error": tls.client_cert_error,
+        "tls_version": tls.tls_version,
+        "cipher_suite": tls.cipher_suite,
+    }
 
 
 # ---------------------------------------------------------------------- one request
