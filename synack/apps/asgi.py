@@ -99,6 +99,7 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         path = _decode_path(raw_path)
     method = _METHODS.get(head.method) or _method(head.method)
     root_path = exchange.root_path
+    scheme = exchange.scheme
     if root_path:
         path = root_path + path
         raw_path = quote(root_path).encode("ascii") + raw_path
@@ -107,7 +108,7 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
         "http_version": "1.1" if head.http_version == b"1.1" else "1.0",
         "method": method,
-        "scheme": exchange.scheme,
+        "scheme": scheme,
         "path": path,
         "raw_path": raw_path,
         "query_string": head.query,
@@ -120,9 +121,10 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
     }
     if state is not None:
         scope["state"] = state.copy()
-    tls = exchange.tls
-    if tls is not None:
-        scope["extensions"]["tls"] = _tls_extension(tls)
+    if scheme != "http":  # (plain http, the common case, skips the property call)
+        tls = exchange.tls
+        if tls is not None:  # (https may also come from a trusted proxy, without TLS here)
+            scope["extensions"]["tls"] = _tls_extension(tls)
     return scope
 
 
