@@ -81,6 +81,20 @@ class Config:
     fd: int | None = _setting(None, "serve an inherited listening socket file descriptor", "listen", minimum=0)
     backlog: int = _setting(2048, "listen backlog (pending connections the kernel queues)", "listen", minimum=1)
 
+    # tls
+    ssl_certfile: str | None = _setting(None, "serve HTTPS with this certificate (PEM; the chain may follow it)",
+                                        "tls", metavar="PATH")
+    ssl_keyfile: str | None = _setting(None, "the certificate's private key (PEM), if not in --ssl-certfile",
+                                       "tls", metavar="PATH")
+    ssl_keyfile_password: str | None = _setting(None, "password of an encrypted --ssl-keyfile", "tls",
+                                                metavar="PASSWORD")
+    ssl_ca_certs: str | None = _setting(None, "CA certificates (PEM) that client certificates are checked against",
+                                        "tls", metavar="PATH")
+    ssl_cert_reqs: str = _setting("none", "client certificates (mutual TLS): not asked for, optional or required",
+                                  "tls", choices=("none", "optional", "required"))
+    ssl_ciphers: str | None = _setting(None, "OpenSSL cipher list for TLS 1.2 (default: Python's secure list)",
+                                       "tls", metavar="CIPHERS")
+
     # The core's Limits and the driver's Timeouts: their fields are declared there.
     limits: Limits = _section(Limits)
     timeouts: Timeouts = _section(Timeouts)
@@ -112,9 +126,20 @@ class Config:
             raise ConfigError("--uds and --fd cannot be used together")
         if not self.index or "/" in self.index:
             raise ConfigError("--index must be a plain file name")
+        self._check_tls()
         for name in ("cache_control", "server_header"):
             if any(ord(c) < 0x20 or ord(c) > 0x7E for c in getattr(self, name)):
                 raise ConfigError(f"{_flag(name)} must be printable ASCII")
+
+    def _check_tls(self) -> None:
+        if self.ssl_certfile is None:
+            for name in ("ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs", "ssl_ciphers"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{_flag(name)} needs --ssl-certfile")
+            if self.ssl_cert_reqs != "none":
+                raise ConfigError("--ssl-cert-reqs needs --ssl-certfile")
+        elif self.ssl_cert_reqs != "none" and self.ssl_ca_certs is None:
+            raise ConfigError(f"--ssl-cert-reqs {self.ssl_cert_reqs} needs --ssl-ca-certs to check client certificates")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Config:

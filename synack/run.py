@@ -27,6 +27,8 @@ from .config import Config
 from .logs import error_log, setup_logging
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
+from .server.tls import ServerTls, TlsError, TlsSettings
+from .server.tls import load as load_tls
 from .server.worker import (
     ACCEPT_BATCH,
     SHARED_ACCEPT_BATCH,
@@ -66,8 +68,26 @@ def bind(config: Config) -> list[socket.socket]:
     return [bind_tcp(config.host, config.port, config.backlog)]
 
 
-def _worker_settings(config: Config) -> WorkerSettings:
+def load_tls_context(config: Config) -> ServerTls | None:
+    """The TLS context ``config`` asks for, read from its files now (None: plain HTTP).
+    Every serving process loads its own, so a reload picks up renewed certificates.
+
+    Raises:
+        StartupError: a file is missing or unusable (the message names it).
+    """
+    if config.ssl_certfile is None:
+        return None
+    settings = TlsSettings(config.ssl_certfile, config.ssl_keyfile, config.ssl_keyfile_password,
+                           config.ssl_ca_certs, config.ssl_cert_reqs, config.ssl_ciphers)
+    try:
+        return load_tls(settings)
+    except TlsError as error:
+        raise StartupError(str(error)) from None
+
+
+def _worker_settings(config: Config, tls: ServerTls | None) -> WorkerSettings:
     return WorkerSettings(
+        tls=tls,
         server_header=config.server_header.encode("ascii"),
         access_log=config.access_log,
         root_path=config.root_path,
@@ -91,6 +111,7 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
         StartupError: a listener could not be bound or the app could not be loaded.
     """
     setup_logging(config.log_level, config.access_log)
+    tls = load_tls_context(config)  # (the master's copy only checks the files: workers load theirs)
     if config.check:
         _load(config)
         error_log.info("%s loads", config.app or "the current directory")
@@ -102,7 +123,7 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
         sockets = bind(config)
     except BindError as error:
         raise StartupError(str(error)) from None
-    return _serve(config, handler, sockets, command=command)
+    return _serve(config, handler, sockets, tls, command=command)
 
 
 def _load(config: Config) -> Handler:
@@ -112,11 +133,11 @@ def _load(config: Config) -> Handler:
         raise StartupError(str(error)) from None
 
 
-def _serve(config: Config, handler: Handler, sockets: list[socket.socket], *,
+def _serve(config: Config, handler: Handler, sockets: list[socket.socket], tls: ServerTls | None, *,
            link: SupervisorLink | None = None, command: Sequence[str] | None = None) -> int:
     reload = _reload_check(command) if command is not None and link is None else None
     try:
-        worker = Worker(handler, sockets, config.limits, config.timeouts, _worker_settings(config),
+        worker = Worker(handler, sockets, config.limits, config.timeouts, _worker_settings(config, tls),
                         link=link, reload=reload)
     except RuntimeError as error:
         raise StartupError(str(error)) from None
@@ -199,10 +220,11 @@ def _run_supervised(config: Config) -> int:
     def worker_main(link: SupervisorLink) -> int:
         try:
             handler = load_handler(config)
-        except AppLoadError as error:
+            tls = load_tls_context(config)  # after fork: a reload's new workers read the files anew
+        except (AppLoadError, StartupError) as error:
             error_log.error("%s", error)
             return WORKER_BOOT_ERROR
-        return _serve(config, handler, sockets, link=link)
+        return _serve(config, handler, sockets, tls, link=link)
 
     settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.timeouts.graceful,
                                own_listeners=config.fd is None)

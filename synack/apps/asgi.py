@@ -10,7 +10,8 @@ the response is complete, and answers ``http.disconnect``.
 Extensions offered in ``scope["extensions"]``: ``http.response.pathsend`` and
 ``http.response.zerocopysend`` (both go out with sendfile where the transport allows),
 ``http.response.trailers`` (chunked trailer fields on HTTP/1.1) and
-``http.response.early_hint`` (103 Early Hints, never to HTTP/1.0 clients).
+``http.response.early_hint`` (103 Early Hints, never to HTTP/1.0 clients), and ``tls`` on a
+TLS connection (the certificates, version and cipher suite the handshake settled).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from ..logs import error_log
-from ..server.exchange import BodyError, ClientDisconnected, Exchange
+from ..server.exchange import BodyError, ClientDisconnected, Exchange, TlsInfo
 
 __all__ = ["ASGIHandler", "ASGIProtocolError", "build_scope"]
 
@@ -97,6 +98,7 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         path = _decode_path(raw_path)
     method = _METHODS.get(head.method) or _method(head.method)
     root_path = exchange.root_path
+    scheme = exchange.scheme
     if root_path:
         path = root_path + path
         raw_path = quote(root_path).encode("ascii") + raw_path
@@ -105,7 +107,7 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
         "http_version": "1.1" if head.http_version == b"1.1" else "1.0",
         "method": method,
-        "scheme": exchange.scheme,
+        "scheme": scheme,
         "path": path,
         "raw_path": raw_path,
         "query_string": head.query,
@@ -118,7 +120,23 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
     }
     if state is not None:
         scope["state"] = state.copy()
+    if scheme != "http":  # (plain http, the common case, skips the property call)
+        tls = exchange.tls
+        if tls is not None:  # (https may also come from a trusted proxy, without TLS here)
+            scope["extensions"]["tls"] = _tls_extension(tls)
     return scope
+
+
+def _tls_extension(tls: TlsInfo) -> dict[str, Any]:
+    """The ASGI ``tls`` extension (ASGI TLS extension spec, version 0.2)."""
+    return {
+        "server_cert": tls.server_cert,
+        "client_cert_chain": list(tls.client_cert_chain),
+        "client_cert_name": tls.client_cert_name,
+        "client_cert_error": tls.client_cert_error,
+        "tls_version": tls.tls_version,
+        "cipher_suite": tls.cipher_suite,
+    }
 
 
 # ---------------------------------------------------------------------- one request

@@ -11,6 +11,7 @@ from ..h1 import Limits
 from ..logs import access_log, error_log
 from .exchange import Handler
 from .timeouts import Timeouts
+from .tls import ServerTls
 
 __all__ = ["ServerContext", "Connection", "expire_deadlines", "access_log_enabled"]
 
@@ -44,6 +45,7 @@ class ServerContext:
         access_log: bool = True,
         root_path: str = "",
         scheme: str = "http",
+        tls: ServerTls | None = None,
     ) -> None:
         self.loop = loop
         #: The clock every deadline is armed from (``loop.time``; a test harness may swap it).
@@ -54,7 +56,9 @@ class ServerContext:
         self.server_header = server_header
         self.access_log = access_log and access_log_enabled()
         self.root_path = root_path
-        self.scheme = scheme
+        self.scheme = "https" if tls is not None else scheme
+        #: The TLS context and what its connections share, when serving TLS.
+        self.tls = tls
         self.connections: set[Connection] = set()
         self.now = loop.time()
         #: The ``date`` and ``server`` field lines, refreshed once a second by the worker.

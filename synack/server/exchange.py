@@ -14,6 +14,7 @@ TLS or HTTP/2 streams — can carry the same adapters.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..h1 import Data, EndOfMessage, FieldBlock, Headers, InformationalResponse, LocalProtocolError, Request
@@ -28,6 +29,7 @@ __all__ = [
     "BodyError",
     "FieldBlock",
     "FileRange",
+    "TlsInfo",
 ]
 
 HeaderList = Iterable[tuple[bytes, bytes]]
@@ -46,6 +48,24 @@ class BodyError(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    """What a connection's TLS handshake settled, in the terms of the ASGI ``tls`` extension."""
+
+    #: The server's certificate (PEM), or None when unknown.
+    server_cert: str | None
+    #: The client's certificates (PEM), leaf first; empty when it sent none.
+    client_cert_chain: tuple[str, ...]
+    #: The client certificate's subject as an RFC 4514 string, or None.
+    client_cert_name: str | None
+    #: Why the client certificate failed verification, or None.
+    client_cert_error: str | None
+    #: The protocol version (0x0303 for TLS 1.2, 0x0304 for TLS 1.3), or None.
+    tls_version: int | None
+    #: The IANA number of the cipher suite, or None.
+    cipher_suite: int | None
 
 
 class RawStream(Protocol):
@@ -87,6 +107,8 @@ class Channel(Protocol):
     write_paused: bool
     #: True once the connection is lost (``gone()`` also covers a transport still closing).
     closed: bool
+    #: The connection's TLS parameters, or None for a plain connection.
+    tls: TlsInfo | None
 
     def gone(self) -> bool:
         """Whether the connection is closed or closing: nothing written would arrive."""
@@ -231,6 +253,11 @@ class Exchange:
         """Whether the client connection is gone (lost; a transport still closing after a
         failed write is reported by the next send)."""
         return self._channel.closed
+
+    @property
+    def tls(self) -> TlsInfo | None:
+        """The connection's TLS parameters, or None when it is not over TLS."""
+        return self._channel.tls
 
     @property
     def response_started(self) -> bool:

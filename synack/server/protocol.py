@@ -43,7 +43,7 @@ from ..h1 import (
 from ..logs import access_line, access_log, error_log, format_peer, rejected_line
 from . import sendfile
 from .context import ServerContext, expire_deadlines
-from .exchange import BodyError, ClientDisconnected, Exchange, RawStream
+from .exchange import BodyError, ClientDisconnected, Exchange, RawStream, TlsInfo
 from .stream import UpgradedStream
 
 __all__ = ["HttpProtocol", "ServerContext", "expire_deadlines"]  # (the last two live in context.py)
@@ -61,6 +61,9 @@ WRITE_POLL = 1.0
 #: (nginx ``lingering_time``: 30 s). Each quiet spell of ``Timeouts.linger`` ends it earlier.
 LINGER_TOTAL = 30.0
 
+#: (client, server) addresses of a connection, as a PROXY protocol header tells them.
+Origin = tuple[tuple[str, int] | None, tuple[str, int] | None]
+
 # Phases, each with its own deadline (see the theory of operation above).
 _HEAD, _APP, _BODY, _WRITE, _FLUSH, _KEEPALIVE, _LINGER, _UPGRADED, _CLOSED = range(9)
 _FRAMING_NONE = Framing.NONE
@@ -72,14 +75,18 @@ class HttpProtocol(asyncio.Protocol):
 
     transport: asyncio.Transport
 
-    def __init__(self, context: ServerContext) -> None:
+    def __init__(self, context: ServerContext, origin: Origin | None = None) -> None:
         self.context = context
+        #: The client and server addresses a PROXY protocol header gave, if any.
+        self.origin = origin
         self.loop = context.loop
         self.connection = ServerConnection(context.limits)
         self.exchange: Exchange | None = None
         self.client: tuple[str, int] | None = None
         self.server: tuple[str, int] | None = None
         self.scheme = context.scheme
+        #: What the TLS handshake settled (set in connection_made), or None.
+        self.tls: TlsInfo | None = None
         self.closed = False
         self.write_paused = False
         self.reading_paused = False
@@ -107,8 +114,13 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         context = self.context
         context.connections.add(self)
-        self.client = _address(transport.get_extra_info("peername"))
-        self.server = _address(transport.get_extra_info("sockname"))
+        if self.origin is None:
+            self.client = _address(transport.get_extra_info("peername"))
+            self.server = _address(transport.get_extra_info("sockname"))
+        else:
+            self.client, self.server = self.origin
+        if context.tls is not None:
+            self.tls = context.tls.describe(transport)
         self._arm(_HEAD, context.timeouts.head)
         if error_log.isEnabledFor(logging.DEBUG):
             error_log.debug("connection open from %s", format_peer(self.client))
@@ -182,7 +194,10 @@ class HttpProtocol(asyncio.Protocol):
                 self._next_request()
         elif self._body_waiters:
             self._wake_body_waiters()
-        return True  # keep the write side open: the response may still be on its way
+        # Keep the write side open: the response may still be on its way. (Over TLS the
+        # transport closes after the client's close_notify whatever is returned, and asyncio
+        # warns if True is.)
+        return True if self.tls is None else None
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -583,12 +598,17 @@ class HttpProtocol(asyncio.Protocol):
         if self.connection.client_eof:
             transport.close()  # nothing more will arrive; the queued response is flushed first
             return
-        if transport.can_write_eof():
-            try:
-                transport.write_eof()  # sent by the transport once its buffer is flushed
-            except OSError:
-                transport.close()
-                return
+        if not transport.can_write_eof():
+            # TLS: close_notify (RFC 8446 §6.1), TLS's own end of data, goes out after the
+            # queued response; the transport then reads until the client's close_notify (at
+            # most the linger timeout, see worker.py) before it closes the socket.
+            transport.close()
+            return
+        try:
+            transport.write_eof()  # sent by the transport once its buffer is flushed
+        except OSError:
+            transport.close()
+            return
         self.resume_input()
 
     def _linger_input(self) -> None:

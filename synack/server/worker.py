@@ -28,7 +28,6 @@ import errno
 import os
 import signal
 import socket
-import ssl
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -40,8 +39,10 @@ from .clock import default_headers
 from .context import ServerContext, expire_deadlines
 from .exchange import Handler
 from .listeners import describe, handshakes_in_progress, refuse_new_connections
+from .preface import Refused, read_preface
 from .protocol import HttpProtocol
 from .timeouts import Timeouts
+from .tls import ServerTls
 
 __all__ = [
     "Worker", "WorkerSettings", "SupervisorLink", "ReloadCheck", "new_event_loop",
@@ -103,7 +104,8 @@ class WorkerSettings:
     root_path: str = ""
     max_connections: int = 10_000
     loop: str = "auto"
-    ssl_context: ssl.SSLContext | None = None
+    #: The loaded TLS context (``server/tls.py``) when serving HTTPS.
+    tls: ServerTls | None = None
     #: Connections accepted per readiness event (``SHARED_ACCEPT_BATCH`` under a supervisor).
     accept_batch: int = ACCEPT_BATCH
     #: Whether this server created its listening sockets. An inherited one (``--fd``, e.g.
@@ -226,7 +228,7 @@ class Worker:
             server_header=settings.server_header,
             access_log=settings.access_log,
             root_path=settings.root_path,
-            scheme="https" if settings.ssl_context else "http",
+            tls=settings.tls,
         )
         self.context.on_connection_lost.append(self._connection_lost)
         self.acceptors = [_Acceptor(self, sock) for sock in sockets]
@@ -271,9 +273,8 @@ class Worker:
         signals = self._watch_signals()
         for acceptor in self.acceptors:
             acceptor.start()
-        scheme = "https" if self.settings.ssl_context else "http"
         for sock in self.sockets:
-            error_log.info("listening on %s", describe(sock, scheme))
+            error_log.info("listening on %s", describe(sock, self.context.scheme))
         self._report_ready()
         await self._stop.wait()
         self._watch_signals_while_draining(signals)
@@ -469,12 +470,18 @@ class Worker:
 
     async def _connect(self, client: socket.socket) -> None:
         try:
-            _, protocol = await self.loop.connect_accepted_socket(
-                lambda: HttpProtocol(self.context), client, ssl=self.settings.ssl_context
-            )
+            tls = self.settings.tls
+            if tls is None:
+                _, protocol = await self.loop.connect_accepted_socket(
+                    lambda: HttpProtocol(self.context), client
+                )
+            else:
+                protocol = await self._connect_tls(client, tls)
             if self.context.shutting_down:
                 # Taken from the queue during the drain: one request, then close.
                 protocol.shutdown()
+        except Refused as error:
+            error_log.debug("connection refused before HTTP: %s", error)
         except Exception as error:  # a failed TLS handshake, a reset during setup
             error_log.debug("connection setup failed: %s", error)
             client.close()
@@ -483,6 +490,19 @@ class Worker:
             if self.pending == 0 and self.context.shutting_down and not self.context.connections:
                 assert self._idle is not None
                 self._idle.set()
+
+    async def _connect_tls(self, client: socket.socket, tls: ServerTls) -> HttpProtocol:
+        """The preface (see ``server/preface.py``), then the TLS handshake: together they
+        must finish within the head timeout, counted from the accept."""
+        deadline = self.loop.time() + self.timeouts.head
+        origin = await read_preface(self.context, client, deadline, None)
+        _, protocol = await self.loop.connect_accepted_socket(
+            lambda: HttpProtocol(self.context, origin), client, ssl=tls.context,
+            ssl_handshake_timeout=max(deadline - self.loop.time(), 0.001),
+            # After close_notify, how long to wait for the client's before closing the socket.
+            ssl_shutdown_timeout=self.timeouts.linger,
+        )
+        return protocol
 
     # ------------------------------------------------------------------ clock
 
