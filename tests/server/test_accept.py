@@ -22,8 +22,8 @@ async def _never(exchange) -> None:  # type: ignore[no-untyped-def]
 
 def test_supervised_workers_take_turns_and_a_single_worker_batches() -> None:
     assert SHARED_ACCEPT_BATCH == 1 < ACCEPT_BATCH
-    assert _worker_settings(Config(workers=2)).accept_batch == SHARED_ACCEPT_BATCH
-    assert _worker_settings(Config(workers=1)).accept_batch == ACCEPT_BATCH
+    assert _worker_settings(Config(workers=2), None).accept_batch == SHARED_ACCEPT_BATCH
+    assert _worker_settings(Config(workers=1), None).accept_batch == ACCEPT_BATCH
 
 
 def _accept_queue_length(port: int) -> int:
