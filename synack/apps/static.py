@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..h1 import reason_phrase
+from ..httpdate import clamp_to_http_date, format_http_date
 from ..logs import error_log
 from ..server.exchange import ClientDisconnected, Exchange, FieldBlock
 from .static_http import (
@@ -36,7 +37,6 @@ from .static_http import (
     check_preconditions,
     choose_encoding,
     content_type,
-    http_date,
     if_range_allows,
     make_etag,
     parse_range,
@@ -368,8 +368,9 @@ class StaticFiles:
     ) -> None:
         status = opened.stat
         size = status.st_size
-        variant = Variant(make_etag(status.st_ino, size, status.st_mtime_ns), status.st_mtime_ns // 1_000_000_000)
-        validators: Fields = [(b"etag", variant.etag), (b"last-modified", http_date(variant.mtime))]
+        variant = Variant(make_etag(status.st_ino, size, status.st_mtime_ns),
+                          clamp_to_http_date(status.st_mtime_ns // 1_000_000_000))
+        validators: Fields = [(b"etag", variant.etag), (b"last-modified", format_http_date(variant.mtime))]
         validators += self._cache_control
         if varies:
             validators.append(_VARY)

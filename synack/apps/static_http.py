@@ -2,23 +2,26 @@
 
 Pure functions over header bytes and file metadata; no I/O. The request-side rules follow
 RFC 9110: §8.8 (validators), §13 (conditional requests), §14 (range requests) and §12.5.3
-(Accept-Encoding).
+(Accept-Encoding). HTTP-dates are parsed by ``synack.httpdate``.
+
+Every parser here takes whatever bytes a client sent and answers "invalid" (None) for what
+it cannot use, which the caller ignores as RFC 9110 §13.1 and §14.2 require; none raises.
+Numbers are never converted past a fixed number of digits, so Python's int-string limit (and
+the cost of huge conversions) cannot be reached from a request.
 """
 
 from __future__ import annotations
 
-import calendar
 import mimetypes
 import re
-import time
 from dataclasses import dataclass
+
+from ..httpdate import parse_http_date
 
 __all__ = [
     "Variant",
     "ENCODINGS",
     "make_etag",
-    "http_date",
-    "parse_http_date",
     "check_preconditions",
     "if_range_allows",
     "parse_range",
@@ -53,83 +56,11 @@ def make_etag(inode: int, size: int, mtime_ns: int) -> bytes:
     return b'"%x-%x-%x"' % (inode, size, mtime_ns)
 
 
-_DAYS = (b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun")
-_MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
-           b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
-_MONTH_NUMBER = {name: number for number, name in enumerate(_MONTHS, 1)}
-
-
-def http_date(seconds: int) -> bytes:
-    """IMF-fixdate (RFC 9110 §5.6.7), e.g. ``Sun, 06 Nov 1994 08:49:37 GMT``."""
-    year, month, day, hour, minute, second, weekday = _gmtime(seconds)
-    return b"%s, %02d %s %04d %02d:%02d:%02d GMT" % (
-        _DAYS[weekday], day, _MONTHS[month - 1], year, hour, minute, second
-    )
-
-
-def _gmtime(seconds: int) -> tuple[int, int, int, int, int, int, int]:
-    # Pre-1970 mtimes (possible, if odd) are clamped to the epoch.
-    parts = time.gmtime(max(seconds, 0))
-    return (parts.tm_year, parts.tm_mon, parts.tm_mday, parts.tm_hour, parts.tm_min,
-            parts.tm_sec, parts.tm_wday)
-
-
-_MONTH = rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-_TIME = rb"(\d\d):(\d\d):(\d\d)"
-# RFC 9110 §5.6.7: IMF-fixdate, and the obsolete rfc850-date and asctime-date forms that a
-# recipient must still accept.
-_IMF_FIXDATE = re.compile(rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) " + _MONTH + rb" (\d{4}) " + _TIME + rb" GMT")
-_RFC850_DATE = re.compile(
-    rb"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d\d)-" + _MONTH
-    + rb"-(\d\d) " + _TIME + rb" GMT"
-)
-_ASCTIME_DATE = re.compile(rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) " + _MONTH + rb" ([ \d]\d) " + _TIME + rb" (\d{4})")
-
-
-def parse_http_date(value: bytes | None, now: int | None = None) -> int | None:
-    """Seconds since the epoch for an HTTP-date, or None when ``value`` is not one."""
-    if value is None:
-        return None
-    value = value.strip(b" \t")
-    match = _IMF_FIXDATE.fullmatch(value)
-    if match:
-        day, month, year, hour, minute, second = match.groups()
-        return _timestamp(int(year), month, int(day), hour, minute, second)
-    match = _RFC850_DATE.fullmatch(value)
-    if match:
-        day, month, short_year, hour, minute, second = match.groups()
-        return _timestamp(_full_year(int(short_year), now), month, int(day), hour, minute, second)
-    match = _ASCTIME_DATE.fullmatch(value)
-    if match:
-        month, day, hour, minute, second, year = match.groups()
-        return _timestamp(int(year), month, int(day.strip()), hour, minute, second)
-    return None
-
-
-def _full_year(short_year: int, now: int | None) -> int:
-    # RFC 9110 §5.6.7: a two-digit year more than 50 years in the future is the most recent
-    # past year with the same last two digits.
-    current = time.gmtime(now).tm_year if now is not None else time.gmtime().tm_year
-    year = current - current % 100 + short_year
-    if year > current + 50:
-        year -= 100
-    return year
-
-
-def _timestamp(year: int, month: bytes, day: int, hour: bytes, minute: bytes, second: bytes) -> int | None:
-    hours, minutes, seconds = int(hour), int(minute), int(second)
-    if not (1 <= day <= 31 and hours < 24 and minutes < 60 and seconds < 61):
-        return None
-    month_number = _MONTH_NUMBER[month]
-    if day > calendar.monthrange(year, month_number)[1]:
-        return None
-    return calendar.timegm((year, month_number, day, hours, minutes, min(seconds, 59)))
-
-
 # entity-tag = [ weak ] opaque-tag; opaque-tag = DQUOTE *etagc DQUOTE (RFC 9110 §8.8.3).
 # etagc allows commas, so a list is tokenised, not split.
 _ENTITY_TAG = re.compile(rb'[ \t]*(W/)?("[\x21\x23-\x7e\x80-\xff]*")[ \t]*(?:,|$)')
 _LIST_FILLER = re.compile(rb"[ \t]*,")
+_LIST_END = re.compile(rb"[ \t]*\Z")
 
 
 def _entity_tags(value: bytes) -> list[tuple[bool, bytes]] | None:
@@ -141,7 +72,7 @@ def _entity_tags(value: bytes) -> list[tuple[bool, bytes]] | None:
         if filler:
             position = filler.end()
             continue
-        if not value[position:].strip(b" \t"):
+        if _LIST_END.match(value, position):  # no slice: a long list stays linear
             break
         match = _ENTITY_TAG.match(value, position)
         if match is None:
@@ -240,7 +171,12 @@ MAX_RANGES = 16
 #: Ranges closer than this are merged into one part: a part's header costs about as much.
 RANGE_MERGE_GAP = 80
 
-_RANGE_SPEC = re.compile(rb"[ \t]*(?:(\d+)-(\d*)|-(\d+))[ \t]*")
+_RANGE_SPEC = re.compile(rb"[ \t]*(?:([0-9]+)-([0-9]*)|-([0-9]+))[ \t]*")
+#: A position with more significant digits than this is past the end of any file (an off_t
+#: has at most 19 digits); it is kept as ``_BEYOND_ANY_FILE`` rather than converted, which
+#: would hit Python's int-string limit at 4,300 digits (and cost quadratic time before it).
+_POSITION_DIGITS = 19
+_BEYOND_ANY_FILE = 1 << 64
 
 
 def parse_range(value: bytes) -> list[tuple[int | None, int | None]] | None:
@@ -248,6 +184,9 @@ def parse_range(value: bytes) -> list[tuple[int | None, int | None]] | None:
 
     Each spec is ``(first, last)`` (``last`` None for ``first-``) or ``(None, suffix)`` for
     ``-suffix``. A syntactically invalid field is ignored by the caller (RFC 9110 §14.2).
+    ``1*DIGIT`` has no upper bound, so a position of any length is valid syntax: one past
+    every file size saturates (a suffix that long selects the whole file, a first-pos that
+    far is unsatisfiable), and first-pos > last-pos is compared on the digits themselves.
     """
     unit, equals, ranges = value.partition(b"=")
     if not equals or unit.strip(b" \t").lower() != b"bytes":
@@ -261,14 +200,25 @@ def parse_range(value: bytes) -> list[tuple[int | None, int | None]] | None:
             return None
         first, last, suffix = match.groups()
         if suffix is not None:
-            specs.append((None, int(suffix)))
+            specs.append((None, _position(suffix)))
         elif last:
-            if int(last) < int(first):
+            if _digits_greater(first, last):
                 return None  # §14.1.1: first-pos > last-pos makes the range-set invalid
-            specs.append((int(first), int(last)))
+            specs.append((_position(first), _position(last)))
         else:
-            specs.append((int(first), None))
+            specs.append((_position(first), None))
     return specs or None
+
+
+def _position(digits: bytes) -> int:
+    significant = digits.lstrip(b"0")
+    return int(significant or b"0") if len(significant) <= _POSITION_DIGITS else _BEYOND_ANY_FILE
+
+
+def _digits_greater(left: bytes, right: bytes) -> bool:
+    # Decimal strings without leading zeros compare as numbers by (length, text).
+    left, right = left.lstrip(b"0"), right.lstrip(b"0")
+    return (len(left), left) > (len(right), right)
 
 
 def plan_ranges(specs: list[tuple[int | None, int | None]], size: int) -> list[tuple[int, int]] | None:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ..httpdate import clamp_to_http_date
+
 __all__ = ["Entry", "read_directory", "render_listing"]
 
 
@@ -84,7 +86,8 @@ def render_listing(display_path: str, entries: list[Entry], has_parent: bool) ->
         # quote(safe="") encodes ":" too, so a name like "a:b" cannot read as a URL scheme.
         href = html.escape(quote(entry.name, safe="") + suffix)
         name = html.escape(entry.name + suffix)
-        moment = time.gmtime(entry.mtime)
+        # Clamped like Last-Modified: a tmpfs mtime can be past what gmtime() converts.
+        moment = time.gmtime(clamp_to_http_date(entry.mtime))
         iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", moment)
         shown = time.strftime("%Y-%m-%d %H:%M", moment)
         size = "" if entry.is_dir else f'<span title="{entry.size} bytes">{_human_size(entry.size)}</span>'

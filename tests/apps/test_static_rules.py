@@ -1,6 +1,7 @@
 """The static-file HTTP rules as pure functions: dates, entity tags, preconditions (RFC 9110
-§13.2.2), Range parsing and planning (§14), Accept-Encoding (§12.5.3), media types, and
-request-target decoding. Fast tables; the same rules are exercised end to end elsewhere."""
+§13.2.2), Range parsing and planning (§14), Accept-Encoding (§12.5.3), media types, and the
+hostile values of each (issue 10 Low #6). Fast tables; the same rules are exercised end to end
+elsewhere (request-target decoding: tests/apps/test_target.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from synack.apps.static_http import (
     check_preconditions,
     choose_encoding,
     content_type,
-    http_date,
     if_range_allows,
     make_etag,
-    parse_http_date,
     parse_range,
     plan_ranges,
 )
+from synack.httpdate import format_http_date as http_date
+from synack.httpdate import parse_http_date
 
 # RFC 9110 §5.6.7's example instant, in its three accepted forms.
 EXAMPLE = calendar.timegm((1994, 11, 6, 8, 49, 37))
@@ -213,3 +214,75 @@ def test_accept_encoding(accept: list[bytes] | None, available: list[bytes], cho
 ])
 def test_content_types(name: str, expected: bytes) -> None:
     assert content_type(name) == expected
+
+
+# ---------------------------------------------------------------- hostile values (issue 10 Low #6)
+
+DIGITS = b"9" * 4400  # past Python's 4,300-digit int() limit
+
+
+@pytest.mark.parametrize("text", [
+    b"Sun, 06 Nov 0000 08:49:37 GMT", b"Sun Nov  6 08:49:37 0000", b"Mon, 01 Jan 0000 00:00:00 GMT",
+    b"Sat, 29 Feb 2001 00:00:00 GMT", b"Sat, 01 Jan 2000 00:00:61 GMT", b"Sat, 01 Jan 2000 00:60:00 GMT",
+    b"Sat, 00 Jan 2000 00:00:00 GMT", b"Sun Nov  0 08:49:37 1994", b"Sunday, 00-Nov-94 08:49:37 GMT",
+    b"Sat, 01 Jan " + DIGITS + b" 00:00:00 GMT", b"Sat, 01 Jan 20000 00:00:00 GMT",
+    "Sat, \u0660\u0661 Jan 2000 00:00:00 GMT".encode(), b"Sat, \xb9\xb2 Jan 2000 00:00:00 GMT",
+])
+def test_impossible_dates_are_invalid_not_errors(text: bytes) -> None:
+    assert parse_http_date(text) is None
+
+
+def test_the_calendar_edges_parse() -> None:
+    assert parse_http_date(b"Mon, 01 Jan 0001 00:00:00 GMT") == calendar.timegm((1, 1, 1, 0, 0, 0))
+    assert parse_http_date(b"Fri, 31 Dec 9999 23:59:59 GMT") == 253_402_300_799
+    assert parse_http_date(b"Fri, 31 Dec 9999 23:59:60 GMT") == 253_402_300_799  # leap second
+    assert parse_http_date(b"Tue, 29 Feb 2000 00:00:00 GMT") == calendar.timegm((2000, 2, 29, 0, 0, 0))
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (0, b"Thu, 01 Jan 1970 00:00:00 GMT"),
+    (-1, b"Thu, 01 Jan 1970 00:00:00 GMT"),  # clamped: never a pre-epoch Last-Modified
+    (-10**30, b"Thu, 01 Jan 1970 00:00:00 GMT"),
+    (float("nan"), b"Thu, 01 Jan 1970 00:00:00 GMT"),
+    (2**40, b"Fri, 31 Dec 9999 23:59:59 GMT"),  # a tmpfs mtime in year 36812: four digits only
+    (2**62, b"Fri, 31 Dec 9999 23:59:59 GMT"),  # past what gmtime() can convert
+    (float("inf"), b"Fri, 31 Dec 9999 23:59:59 GMT"),
+    (1_700_000_000.999, b"Tue, 14 Nov 2023 22:13:20 GMT"),
+])
+def test_http_dates_are_always_valid(seconds: float, text: bytes) -> None:
+    assert http_date(seconds) == text
+
+
+def test_formatter_matches_the_email_module() -> None:
+    # The driver's Date header used email.utils.formatdate; the shared formatter is identical.
+    import email.utils
+    import random
+
+    generator = random.Random(1994)
+    for seconds in [0, 59, 86_399, 951_782_400, 253_402_300_799] + [generator.uniform(0, 4e9) for _ in range(2000)]:
+        assert http_date(seconds) == email.utils.formatdate(seconds, usegmt=True).encode()
+
+
+@pytest.mark.parametrize("header, plan", [
+    (b"bytes=-" + DIGITS, [(0, 9999)]),  # a suffix longer than the file: all of it
+    (b"bytes=0-" + DIGITS, [(0, 9999)]),
+    (b"bytes=" + DIGITS + b"-", []),
+    (b"bytes=" + b"9" * 20 + b"-", []),
+    (b"bytes=" + b"0" * 4400 + b"5-" + b"0" * 4400 + b"7", [(5, 7)]),  # leading zeros are fine
+    (b"bytes=9223372036854775807-", []),
+    (b"bytes=-9223372036854775807", [(0, 9999)]),
+])
+def test_huge_positions(header: bytes, plan: list[tuple[int, int]]) -> None:
+    specs = parse_range(header)
+    assert specs is not None
+    assert plan_ranges(specs, 10_000) == plan
+
+
+@pytest.mark.parametrize("header", [
+    b"bytes=" + b"2" * 4400 + b"-" + b"1" * 4400,  # first-pos > last-pos, both huge
+    b"bytes=" + b"1" * 4401 + b"-" + b"9" * 4400,
+    b"bytes=10-09", b"bytes=00010-0009",
+    "bytes=\u0660-\u0661".encode(), b"bytes=\xb9-\xb2",
+])
+def test_huge_or_foreign_positions_that_are_invalid(header: bytes) -> None:
+    assert parse_range(header) is None
