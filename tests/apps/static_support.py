@@ -130,6 +130,70 @@ def open_files(pid: int) -> list[str]:
     return names
 
 
+GATE_ENV = "SYNACK_TEST_LISTING_GATE"
+
+
+def run_gated_server() -> None:
+    """``python -c`` entry point of ``GatedServer``: synack whose directory reads first wait
+    at a gate, a UNIX socket the test listens on. The reader connects, says ``entered``, and
+    waits for one byte (or the test closing the gate) before it reads the directory, so a
+    test knows a listing is in progress and decides when it may finish. When the whole
+    listing build (``static._build_listing``) has returned, it connects again and says
+    ``done``."""
+    import synack.apps.static as static
+    from synack.cli import main
+
+    original = static.read_directory
+    gate_path = os.environ[GATE_ENV]
+
+    def gated(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gate:
+            gate.connect(gate_path)
+            gate.sendall(b"entered")
+            gate.recv(1)
+        return original(*args, **kwargs)
+
+    static.read_directory = gated  # type: ignore[assignment]
+    build = getattr(static, "_build_listing", None)
+    if build is not None:  # the listing is built in a thread: say when it has finished
+
+        def reported(*args):  # type: ignore[no-untyped-def]
+            try:
+                return build(*args)
+            finally:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gate:
+                    gate.connect(gate_path)
+                    gate.sendall(b"done")
+
+        static._build_listing = reported
+    main(sys.argv[1:])
+
+
+class GatedServer(Server):
+    """A synack server whose listings wait at the UNIX socket ``gate_path`` (see
+    ``run_gated_server``)."""
+
+    def __init__(self, args: list[str], gate_path: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(FIXTURE_APPS), env.get("PYTHONPATH", "")])
+        env["PYTHONUNBUFFERED"] = "1"
+        env[GATE_ENV] = gate_path
+        entry = "from tests.apps.static_support import run_gated_server; run_gated_server()"
+        self.args = [sys.executable, "-c", entry, "--port", "0", *args]
+        self.process = subprocess.Popen(
+            self.args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self._err = b""
+        self.host = ""
+        self.port = 0
+        self.uds: str | None = None
+        try:
+            self._wait_ready(20.0)
+        except BaseException:
+            self.close()
+            raise
+
+
 class RestrictedServer(Server):
     """A synack server that file permissions apply to, even when the tests run as root.
 
