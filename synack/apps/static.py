@@ -278,7 +278,10 @@ class StaticFiles:
         # Built from the decoded, validated segments, so "//evil.example/dir" can never turn
         # into a protocol-relative Location (an open redirect).
         path = "/" + "/".join(quote(part, safe=_SEGMENT_SAFE) for part in target.parts) + "/"
-        location = (exchange.root_path.rstrip("/") + path).encode("ascii")
+        # The configured mount point may hold characters a URL cannot (--root-path "/café"):
+        # percent-encode those, keeping its slashes and any escapes it already has.
+        mount = quote(exchange.root_path.rstrip("/"), safe="/%" + _SEGMENT_SAFE)
+        location = (mount + path).encode("ascii")
         if target.query:
             location += b"?" + target.query
         body = b"Moved to " + location + b"\n"

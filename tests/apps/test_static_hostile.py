@@ -276,3 +276,17 @@ def test_mtimes_outside_http_dates(server_factory) -> None:  # type: ignore[no-u
         assert "Traceback" not in log and "WARNING" not in log
     finally:
         shutil.rmtree(base)
+
+
+# ---------------------------------------------------------------- configuration the URL carries
+
+
+def test_a_non_ascii_root_path_is_percent_encoded_in_redirects(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write(tmp_path / "docs" / "a.txt", "a")
+    server = server_factory(["--root-path", "/m\u00f6unt point/", str(tmp_path)])
+    reply = fetch(server, "/docs?x=1")
+    assert reply.status == 301
+    assert reply.header("location") == "/m%C3%B6unt%20point/docs/?x=1"
+    listing = fetch(server, "/docs/")
+    assert listing.status == 200 and "Index of /m\u00f6unt point/docs/" in listing.body.decode()
+    assert "Traceback" not in server.stderr_text()

@@ -393,10 +393,9 @@ def _check_date(value: bytes) -> None:
 class _Exchange:
     """Just what ``StaticFiles`` uses of ``synack.server.exchange.Exchange``, in memory."""
 
-    root_path = ""
-
-    def __init__(self, head: Request) -> None:
+    def __init__(self, head: Request, root_path: str = "") -> None:
         self.head = head
+        self.root_path = root_path
         self.status = 0
         self.fields: list[tuple[bytes, bytes]] = []
         self.body = bytearray()
@@ -448,7 +447,7 @@ def _engines() -> tuple[StaticFiles, StaticFiles, asyncio.AbstractEventLoop]:
 
 def static(data: bytes) -> None:
     """``data`` as a request head, answered by ``StaticFiles`` (twice: the second time the
-    small-file fast path may answer), with two settings."""
+    small-file fast path may answer), then with other settings and a non-ASCII mount point."""
     connection = ServerConnection()
     connection.receive_data(data)
     try:
@@ -458,8 +457,8 @@ def static(data: bytes) -> None:
     if type(event) is not Request:
         return
     first, second, loop = _engines()
-    for files in (first, first, second):
-        exchange = _Exchange(event)
+    for files, root_path in ((first, ""), (first, ""), (second, "/m\u00f6unt%20point/")):
+        exchange = _Exchange(event, root_path)
         if not files.respond_now(exchange):  # type: ignore[arg-type]
             loop.run_until_complete(files(exchange))  # type: ignore[arg-type]
         _check_response(exchange)
