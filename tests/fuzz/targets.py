@@ -6,8 +6,9 @@ the ordinary test run without atheris; ``tests/fuzz/fuzz.py`` drives them covera
   driver does (respond, next cycle, pipelining). Invariant: events or ``RemoteProtocolError``
   (status 4xx/505, connection unusable afterwards), never another exception, never a stall,
   and the same outcome whether the bytes arrive whole or in pieces.
-- ``path``: the bytes as a request-target through ``parse_target`` and ``Resolver.open`` on a
-  tree with hostile symlinks, and as raw path segments straight into ``Resolver.open``.
+- ``path``: the bytes as a request-target (split by h1's ``parse_head``) through
+  ``parse_path`` and ``Resolver.open`` on a tree with hostile symlinks, and as raw path
+  segments straight into ``Resolver.open``.
   Invariant: only ``StaticError`` (with a 4xx), and whatever is opened is under the root, not
   a dotfile (unless enabled), and a regular file or directory.
 - ``ranges``: the bytes as a Range field value (optionally ``SIZE\\n`` first), against an
@@ -46,7 +47,7 @@ from synack.apps.static_http import (
     parse_range,
     plan_ranges,
 )
-from synack.apps.static_path import Resolver, StaticError, is_hidden, parse_target
+from synack.apps.static_path import Resolver, StaticError, is_hidden, parse_path
 from synack.h1 import (
     NEED_DATA,
     PAUSED,
@@ -60,6 +61,7 @@ from synack.h1 import (
     ServerConnection,
     split_list,
 )
+from synack.h1.reader import parse_head
 from synack.httpdate import LATEST, format_http_date, parse_http_date
 
 # ---------------------------------------------------------------------------- h1
@@ -152,10 +154,7 @@ def _handle(connection: ServerConnection, event: Any, rows: list[Any]) -> bool:
         rows.append(("end", list(event.trailers)))
         method = connection.request.method if connection.request is not None else b""
         connection.send_response(200, [(b"x", b"y")], b"" if method == b"HEAD" else b"ok")
-        if not connection.keep_alive:
-            return False
-        connection.start_next_cycle()
-        return True
+        return connection.next_cycle()
     assert kind is ConnectionClosed, event
     rows.append(("closed",))
     return False
@@ -212,9 +211,13 @@ def tree() -> _Tree:
 def path(data: bytes) -> None:
     """``data`` as a request-target, then as raw path segments and a sibling name."""
     served = tree()
-    for resolver in served.resolvers:
+    try:
+        request = parse_head(b"GET " + data + b" HTTP/1.1\r\nHost: h", Limits())
+    except RemoteProtocolError:
+        request = None  # not a request-target h1 accepts: only the raw segments below
+    for resolver in served.resolvers if request is not None else ():
         try:
-            target = parse_target(data)
+            target = parse_path(request.path, request.query)
         except StaticError as error:
             assert error.status in (400, 404), error.status
         else:
@@ -227,7 +230,7 @@ def path(data: bytes) -> None:
     for resolver in served.resolvers:
         _open_and_check(resolver, raw_parts, served.root)
         # child() is given names already vetted for dots (a URL's last segment plus a suffix,
-        # or the configured index name), like open() is given parse_target's segments.
+        # or the configured index name), like open() is given parse_path's segments.
         if raw_parts and (resolver.dotfiles or not raw_parts[-1].startswith(".")):
             sibling = resolver.child(served.root, raw_parts[-1])
             if sibling is not None:
