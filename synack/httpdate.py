@@ -2,10 +2,12 @@
 
 Pure functions over seconds since the epoch and field bytes: no I/O, no clock of its own
 (``time`` is used only to convert, and for the current year when a caller passes no ``now``
-to resolve an rfc850-date's two-digit year). The driver's cached ``date`` header and the
-static engine's ``last-modified`` both come from ``format_http_date``; the conditional
-request fields (``If-Modified-Since``, ``If-Unmodified-Since``, ``If-Range``) go through
-``parse_http_date``, which returns None for anything that is not a valid date, never raises.
+to resolve an rfc850-date's two-digit year). A top-level module so that every layer may
+import it: the static engine's ``last-modified`` comes from ``format_http_date`` (as should
+the driver's cached ``date`` header in ``server/clock.py``: byte-identical output to
+``email.utils.formatdate``), and the conditional request fields (``If-Modified-Since``,
+``If-Unmodified-Since``, ``If-Range``) go through ``parse_http_date``, which returns None for
+anything that is not a valid date and never raises.
 """
 
 from __future__ import annotations

@@ -447,10 +447,10 @@ def _build_listing(fd: int, real_dir: str, shown_path: str, has_parent: bool, fi
     """Read and render the listing of directory ``fd`` (closed here), in an executor thread:
     a directory of 50,000 names takes tens of milliseconds even with the page capped, far
     too long to hold the event loop. Touches nothing shared but the thread-safe resolver."""
-    try:
-        def allowed(name: str) -> bool:
-            return files.resolver.allows(os.path.join(real_dir, name))
+    def allowed(name: str) -> bool:
+        return files.resolver.allows(os.path.join(real_dir, name))
 
+    try:
         listing = read_directory(fd, files.settings.dotfiles, allowed, files.settings.listing_limit)
     finally:
         os.close(fd)
