@@ -305,8 +305,9 @@ class ServerConnection:
             while buffer[:2] == b"\r\n":
                 del buffer[:2]
         if self.limits.allow_bare_lf:
-            while buffer[:1] == b"\n":
-                del buffer[:1]
+            # Empty lines may then end in CRLF or LF, in any mix ("\n\r\n" is two of them).
+            while buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
+                del buffer[: 1 if buffer[0] == 10 else 2]
             match = _HEAD_END_LENIENT.search(buffer, self._search_from)
             end, skip = (match.start(), match.end()) if match else (-1, 0)
         else:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from email.utils import formatdate
+from ..httpdate import format_http_date
 
 __all__ = ["http_date", "default_headers"]
 
 
 def http_date(timestamp: float) -> bytes:
     """IMF-fixdate (RFC 9110 §5.6.7) for ``timestamp``."""
-    return formatdate(timestamp, usegmt=True).encode("ascii")
+    return format_http_date(timestamp)
 
 
 def default_headers(timestamp: float, server_header: bytes) -> bytes:

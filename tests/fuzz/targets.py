@@ -85,18 +85,7 @@ def h1(data: bytes) -> None:
     whole = outcomes[seed % len(H1_LIMITS)] if eof else _serve([data], limits, eof=False)
     pieces = _cut(data, seed)
     split = _serve(pieces, limits, eof)
-    if split != whole and _known_h1_issue(data, limits):
-        return
     assert split == whole, f"split {pieces!r} gives {split!r}, whole gives {whole!r}"
-
-
-def _known_h1_issue(data: bytes, limits: Limits) -> bool:
-    """Open h1 findings (each has a strict xfail in tests/fuzz/test_h1_findings.py), so that
-    fuzzing goes on past them. Remove a line when its finding is fixed."""
-    # Finding 1: with allow_bare_lf, empty lines before a request-line are skipped CRLFs
-    # first then LFs, once each, so an LF then a CRLF ("\n\r\n\n" whole) is a 400, while
-    # the same bytes in pieces are all skipped as empty lines.
-    return limits.allow_bare_lf and b"\n\r\n" in data
 
 
 def _cut(data: bytes, seed: int) -> list[bytes]:

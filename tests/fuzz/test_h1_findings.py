@@ -1,7 +1,9 @@
-"""Open findings of the h1 fuzz target in ``synack/h1`` (owned by the h1 engineer), each as a
-strict xfail: the test passes once the parser is fixed, which fails the xfail and says to
-drop the marker, the matching ``_known_h1_issue`` line in targets.py, and to rename the
-regression file (``regressions/h1/open-*`` → without ``open-``)."""
+"""Findings of the h1 fuzz target, kept as tests once fixed.
+
+Finding 1 (fixed): with ``allow_bare_lf``, the empty lines allowed before a request-line
+(RFC 9112 §2.2) were skipped as CRLFs first and then as LFs, once each, so an LF followed by a
+CRLF stayed in the buffer: ``b"\\n\\r\\n"`` + a request, sent whole, was a 400 while the same
+bytes one at a time parsed. Empty lines are now skipped in any mix of CRLF and LF."""
 
 from __future__ import annotations
 
@@ -19,13 +21,6 @@ def _verdict(pieces: list[bytes], eof: bool) -> tuple[list[str], int | None]:
     return [type(event).__name__ for event in events], None if error is None else error.status
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "h1 finding 1 (synack/h1/connection.py ServerConnection._next_head): with allow_bare_lf, the "
-    "empty lines allowed before a request-line (RFC 9112 §2.2) are skipped as CRLFs first, then as "
-    "LFs, once each, so an LF followed by a CRLF is left in the buffer and read as an empty head: "
-    "b'\\n\\r\\n' + a request, whole, is 400 'malformed request line', while the same bytes one at "
-    "a time parse the request. Fix: skip CRLF and LF alternately until neither starts the buffer."
-))
 @pytest.mark.parametrize("prefix", [b"\n\r\n", b"\n\r\n\r\n", b"\n\n\r\n\n"])
 @pytest.mark.parametrize("eof", [False, True])
 def test_empty_lines_before_the_request_line_are_skipped_whole_as_in_pieces(prefix: bytes, eof: bool) -> None:
@@ -35,6 +30,5 @@ def test_empty_lines_before_the_request_line_are_skipped_whole_as_in_pieces(pref
     assert _verdict([data], eof) == _verdict(pieces, eof)
 
 
-@pytest.mark.xfail(strict=True, reason="h1 finding 1, with nothing after the empty lines yet (see above)")
 def test_only_empty_lines_wait_for_a_request_line() -> None:
     assert _verdict([b"\n\r\n\n"], eof=False) == ([], None)
