@@ -165,3 +165,9 @@ def test_nothing_imports_cli() -> None:
             continue
         for name in _imports(path):
             assert name != "synack.cli", f"{path} imports synack.cli"
+
+
+def test_httpdate_is_pure_stdlib() -> None:
+    # Shared by the driver's clock and the static engine: a leaf that imports nothing of synack.
+    _check_only(PACKAGE / "httpdate.py", ())
+    assert "time" in _imports(PACKAGE / "httpdate.py") or "calendar" in _imports(PACKAGE / "httpdate.py")
