@@ -1,4 +1,5 @@
-"""Command line: argv → Config (flags generated from Config's fields) → run.run().
+"""Command line: argv → Config (flags generated from Config's fields, merged with the
+environment and a ``--config`` file by ``sources``) → run.run().
 
 The only module that prints usage errors or calls sys.exit.
 """
@@ -6,14 +7,20 @@ The only module that prints usage errors or calls sys.exit.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from . import __version__
 from .config import SETTINGS, Config, ConfigError, Setting
+from .sources import apply_env_file, gather, read_env_file, to_toml
 
-__all__ = ["main", "build_parser", "parse_config"]
+__all__ = ["main", "build_parser", "parse_config", "parse_command", "Command"]
+
+#: Options of the command itself, not settings: where more settings come from, and what to do.
+_COMMAND_OPTIONS = ("config", "env_file", "print_config")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,7 +54,7 @@ def _shown(setting: Setting) -> str:
         default = setting.none_value
     if isinstance(default, bool):
         return "on" if default else "off"
-    if default is None:
+    if default is None or default == ():
         return "none"
     return '""' if default == "" else str(default)
 
@@ -59,43 +66,89 @@ def build_parser() -> argparse.ArgumentParser:
         description="synack: an HTTP/1.1 server for static files and Python web apps.",
     )
     parser.add_argument("--version", action="version", version=f"synack {__version__}")
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="read settings from this TOML file (name = value, the names of these options"
+                             " with underscores); the command line and SYNACK_<NAME> variables win")
+    parser.add_argument("--env-file", metavar="FILE", default=None,
+                        help="add the KEY=VALUE lines of FILE to the environment (variables already set win)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective settings as a --config file and exit")
     groups: dict[str, Any] = {}
     for setting in SETTINGS:
         group = groups.get(setting.group)
         if group is None:
             group = groups[setting.group] = parser.add_argument_group(setting.group)
-        if setting.positional:
-            group.add_argument(setting.name, nargs="?", default=setting.default, help=setting.help,
-                               metavar=setting.metavar)
-            continue
-        help = f"{setting.help} (default: {_shown(setting)})".replace("%", "%%")
-        if setting.kind is bool:
-            group.add_argument(setting.flag, dest=setting.name, action=argparse.BooleanOptionalAction,
-                               default=setting.default, help=help)
-            continue
-        metavar = setting.metavar
-        if metavar is None and setting.choices is None:
-            metavar = setting.name.rsplit("_", 1)[-1].upper()
-        group.add_argument(setting.flag, dest=setting.name, type=_PARSERS[setting.kind],
-                           default=setting.default, choices=setting.choices, metavar=metavar,
-                           help=help)
+        _add_option(group, setting)
     return parser
 
 
-def parse_config(argv: Sequence[str]) -> Config:
-    """Parse argv into a Config; exits with status 2 and one line on a bad flag or value."""
+def _add_option(group: Any, setting: Setting) -> None:
+    # Defaults are not filled in here: only what the command line gives reaches ``sources``,
+    # which knows what the environment and the file say.
+    if setting.positional:
+        group.add_argument(setting.name, nargs="?", default=argparse.SUPPRESS, help=setting.help,
+                           metavar=setting.metavar)
+        return
+    names = [setting.flag] if setting.short is None else [setting.short, setting.flag]
+    help = f"{setting.help} (default: {_shown(setting)})".replace("%", "%%")
+    if setting.kind is bool:
+        group.add_argument(*names, dest=setting.name, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=help)
+        return
+    metavar = setting.metavar
+    if metavar is None and setting.choices is None:
+        metavar = setting.name.rsplit("_", 1)[-1].upper()
+    if setting.kind is tuple:
+        group.add_argument(*names, dest=setting.name, action="append", default=argparse.SUPPRESS,
+                           metavar=metavar, help=help)
+        return
+    group.add_argument(*names, dest=setting.name, type=_PARSERS[setting.kind], default=argparse.SUPPRESS,
+                       choices=setting.choices, metavar=metavar, help=help)
+    if setting.negative is not None:
+        group.add_argument("--no-" + setting.flag[2:], dest=setting.name, action="store_const",
+                           const=setting.negative, default=argparse.SUPPRESS,
+                           help=f"same as {setting.flag} {setting.negative}")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What the command line asks for: the settings, and what to do with them."""
+
+    config: Config
+    print_config: bool
+    #: The ``--env-file`` variables (already merged under ``environ`` for the settings).
+    env_file: dict[str, str]
+
+
+def parse_command(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Command:
+    """Parse argv, merged with ``environ`` (default: this process's) and a ``--config`` file;
+    exits with status 2 and one line on a bad flag or value."""
     parser = build_parser()
-    namespace = parser.parse_args(list(argv))
+    given = vars(parser.parse_args(list(argv)))
+    options = {name: given.pop(name) for name in _COMMAND_OPTIONS}
+    environ = os.environ if environ is None else environ
     try:
-        return Config.from_mapping(vars(namespace))
+        env_file = read_env_file(options["env_file"]) if options["env_file"] else {}
+        config = gather(given, {**env_file, **environ}, options["config"]).build()
     except ConfigError as error:
         parser.error(str(error))
+    return Command(config, options["print_config"], env_file)
+
+
+def parse_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Parse argv into a Config (see ``parse_command``)."""
+    return parse_command(argv, environ).config
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``synack`` command."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    config = parse_config(arguments)
+    command = parse_command(arguments)
+    if command.print_config:
+        sys.stdout.write(to_toml(command.config))
+        sys.exit(0)
+    apply_env_file(command.env_file)
+    config = command.config
     from .run import StartupError, run
 
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from typing import Any
 from .h1.limits import Limits
 from .server.timeouts import Timeouts
 
-__all__ = ["Config", "ConfigError", "Setting", "SETTINGS"]
+__all__ = ["Config", "ConfigError", "Setting", "SETTINGS", "Address", "parse_address"]
 
 
 class ConfigError(ValueError):
@@ -31,9 +32,10 @@ class ConfigError(ValueError):
 
 
 def _setting(default: Any, help: str, group: str, *, choices: tuple[str, ...] | None = None,
-             metavar: str | None = None, positional: bool = False, minimum: int | None = None) -> Any:
+             metavar: str | None = None, positional: bool = False, minimum: int | None = None,
+             short: str | None = None, negative: str | None = None) -> Any:
     metadata = {"help": help, "group": group, "choices": choices, "metavar": metavar,
-                "positional": positional, "minimum": minimum}
+                "positional": positional, "minimum": minimum, "short": short, "negative": negative}
     return field(default=default, metadata=metadata)
 
 
@@ -75,11 +77,17 @@ class Config:
                                   metavar="VALUE")
 
     # listen
+    bind: tuple[str, ...] = _setting(
+        (), "an address to listen on, repeatable: HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N"
+        " (replaces --host/--port/--uds/--fd)", "listen", metavar="ADDRESS", short="-b",
+    )
     host: str = _setting("127.0.0.1", "address to listen on (0.0.0.0 for all IPv4, :: for IPv6)", "listen")
     port: int = _setting(3000, "TCP port to listen on (0 picks a free port)", "listen", minimum=0)
     uds: str | None = _setting(None, "listen on this UNIX socket path instead of TCP", "listen", metavar="PATH")
     fd: int | None = _setting(None, "serve an inherited listening socket file descriptor", "listen", minimum=0)
     backlog: int = _setting(2048, "listen backlog (pending connections the kernel queues)", "listen", minimum=1)
+    uds_mode: str = _setting("", "permissions of UNIX sockets synack creates, in octal (660); empty: the umask's",
+                             "listen", metavar="MODE")
 
     # tls
     ssl_certfile: str | None = _setting(None, "serve HTTPS with this certificate (PEM; the chain may follow it)",
@@ -101,15 +109,22 @@ class Config:
 
     # server
     workers: int = _setting(1, "worker processes (more than 1 starts a pre-fork supervisor)", "server",
-                            minimum=1)
+                            minimum=1, short="-w")
     loop: str = _setting("auto", "event loop implementation", "server", choices=("auto", "asyncio", "uvloop"))
     max_connections: int = _setting(10_000, "most concurrent connections; further clients wait in the backlog",
                                     "server", minimum=1)
     server_header: str = _setting("synack", "value of the Server response header (empty to omit)", "server")
 
+    pid: str | None = _setting(None, "write the server's process id to this file (removed at exit)", "server",
+                               metavar="FILE")
+
     # log
-    access_log: bool = _setting(True, "log each request in Combined Log Format", "log")
-    log_level: str = _setting("info", "error log level", "log", choices=("critical", "error", "warning", "info", "debug"))
+    access_log: str = _setting(
+        "stderr", "where each request is logged (Combined Log Format and the duration):"
+        " stderr, - for stdout, a FILE, or off (--no-access-log)", "log", metavar="DEST", negative="off",
+    )
+    log_level: str = _setting("info", "log level, for the error log and the access log (which logs at info)",
+                              "log", choices=("critical", "error", "warning", "info", "debug"))
 
     def __post_init__(self) -> None:
         for setting in SETTINGS:
@@ -124,6 +139,16 @@ class Config:
             raise ConfigError("--max-request-line cannot exceed --max-head-bytes")
         if self.uds is not None and self.fd is not None:
             raise ConfigError("--uds and --fd cannot be used together")
+        if self.bind:
+            for address in self.bind:
+                parse_address(address)
+            moved = [_flag(name) for name in ("host", "port", "uds", "fd") if getattr(self, name) != _DEFAULTS[name]]
+            if moved:
+                raise ConfigError(f"--bind cannot be combined with {', '.join(moved)}: give every address as --bind")
+        if self.uds_mode and not _OCTAL_MODE.fullmatch(self.uds_mode):
+            raise ConfigError(f"--uds-mode must be octal permissions like 660 or 0600, got {self.uds_mode!r}")
+        if not self.access_log:
+            raise ConfigError("--access-log must be stderr, -, off or a file path, got ''")
         if not self.index or "/" in self.index:
             raise ConfigError("--index must be a plain file name")
         self._check_tls()
@@ -161,6 +186,7 @@ class Config:
             if key in _SECTIONS:
                 continue
             setting = _BY_NAME[key]
+            value = setting.normal(value)
             if setting.none_value is not None and value == setting.none_value and type(value) is int:
                 value = None
             if setting.section is None:
@@ -220,10 +246,23 @@ class Setting:
     minimum: int | None = None
     #: The number that stands for ``None`` (max_body_bytes: 0 means no limit).
     none_value: int | None = None
+    #: A one-letter alias of the flag (``-w``).
+    short: str | None = None
+    #: For a string setting that can be turned off: the value ``--no-<flag>`` (or false) gives.
+    negative: str | None = None
 
     @property
     def flag(self) -> str:
         return _flag(self.name)
+
+    def normal(self, value: Any) -> Any:
+        """``value`` in this setting's own type where another spelling is accepted: a list
+        for a repeatable setting, true/false for a string setting that can be turned off."""
+        if self.kind is tuple and isinstance(value, list):
+            return tuple(value)
+        if self.negative is not None and isinstance(value, bool):
+            return self.default if value else self.negative
+        return value
 
     def read(self, config: Config) -> Any:
         owner = config if self.section is None else getattr(config, self.section)
@@ -239,6 +278,9 @@ class Setting:
         elif self.kind is int:
             if not isinstance(value, int) or isinstance(value, bool) or value < (self.minimum or 0):
                 raise ConfigError(f"{self.flag} must be a whole number >= {self.minimum or 0}, got {value!r}")
+        elif self.kind is tuple:
+            if not isinstance(value, tuple) or not all(isinstance(item, str) for item in value):
+                raise ConfigError(f"{self.flag} must be a list of strings, got {value!r}")
         elif self.kind is float:
             if (not isinstance(value, (int, float)) or isinstance(value, bool)
                     or not math.isfinite(value) or value <= 0):
@@ -250,7 +292,9 @@ class Setting:
 
 
 def _kind(annotation: Any) -> tuple[type, bool]:
-    """``int | None`` → (int, True); ``float`` → (float, False)."""
+    """``int | None`` → (int, True); ``float`` → (float, False); ``tuple[str, ...]`` → (tuple, False)."""
+    if typing.get_origin(annotation) is tuple:
+        return tuple, False
     if isinstance(annotation, types.UnionType):
         kinds = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         assert len(kinds) == 1, annotation
@@ -282,6 +326,8 @@ def _settings_of(owner: type, section: str | None) -> list[Setting]:
             positional=meta.get("positional", False),
             minimum=meta.get("minimum"),
             none_value=meta.get("none_value"),
+            short=meta.get("short"),
+            negative=meta.get("negative"),
         ))
     return settings
 
@@ -294,3 +340,44 @@ _SECTIONS: dict[str, type] = {
 }
 _SECTION_SETTING = {(s.section, s.attribute): s.name for s in SETTINGS if s.section is not None}
 assert len(_BY_NAME) == len(SETTINGS), "two settings share a name"
+_DEFAULTS = {setting.name: setting.default for setting in SETTINGS}
+_OCTAL_MODE = re.compile(r"0?[0-7]{3}")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One ``--bind`` address: ``kind`` is "tcp" (``host``, ``port``), "unix" (``path``) or
+    "fd" (``fd``)."""
+
+    kind: str
+    host: str = ""
+    port: int = 0
+    path: str = ""
+    fd: int = -1
+
+
+_TCP_ADDRESS = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})")
+
+
+def parse_address(text: str) -> Address:
+    """``HOST:PORT``, ``[IPV6]:PORT``, ``unix:PATH`` or ``fd://N`` as an ``Address``.
+
+    Raises:
+        ConfigError: ``text`` is none of these (the message shows the forms).
+    """
+    if text.startswith("unix:"):
+        if len(text) > len("unix:"):
+            return Address("unix", path=text[len("unix:"):])
+    elif text.startswith("fd://"):
+        number = text[len("fd://"):]
+        if number.isdigit() and number.isascii():
+            return Address("fd", fd=int(number))
+    else:
+        match = _TCP_ADDRESS.fullmatch(text)
+        if match and int(match["port"]) <= 65535:
+            host = match["v6"] if match["v6"] is not None else match["host"]
+            return Address("tcp", host=host or "0.0.0.0", port=int(match["port"]))
+    raise ConfigError(
+        f"--bind {text!r} is not an address: use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N"
+        " (ports 0-65535)"
+    )

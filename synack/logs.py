@@ -5,24 +5,54 @@ from __future__ import annotations
 import logging
 import sys
 
-__all__ = ["error_log", "access_log", "setup_logging", "access_line", "rejected_line", "escape", "format_peer"]
+__all__ = [
+    "error_log", "access_log", "setup_logging", "LogSetupError", "access_line", "rejected_line", "escape",
+    "format_peer",
+]
 
 error_log = logging.getLogger("synack.error")
 access_log = logging.getLogger("synack.access")
 
 
-def setup_logging(level: str = "info", access: bool = True) -> None:
-    """Send both logs to stderr: errors with a timestamp, access lines as they are."""
+class LogSetupError(Exception):
+    """A log destination cannot be opened; the message says which and why."""
+
+
+def setup_logging(level: str = "info", access: bool | str = "stderr") -> None:
+    """Errors to stderr with a timestamp; access lines, as they are, to ``access``: "stderr",
+    "-" (stdout), "off" (or False), or a file path (appended to).
+
+    The access log writes at INFO, so ``level`` governs it too: ``warning`` turns it off.
+
+    Raises:
+        LogSetupError: the access-log file cannot be opened.
+    """
     error_handler = logging.StreamHandler(sys.stderr)
     error_handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] %(levelname)s: %(message)s"))
     error_log.handlers[:] = [error_handler]
     error_log.setLevel(level.upper())
     error_log.propagate = False
-    access_handler = logging.StreamHandler(sys.stderr)
+    destination = access if isinstance(access, str) else ("stderr" if access else "off")
+    access_log.propagate = False
+    if destination == "off":
+        access_log.handlers[:] = []
+        access_log.setLevel(logging.CRITICAL + 1)
+        return
+    access_handler = _access_handler(destination)
     access_handler.setFormatter(logging.Formatter("%(message)s"))
     access_log.handlers[:] = [access_handler]
-    access_log.setLevel(logging.INFO if access else logging.WARNING)
-    access_log.propagate = False
+    access_log.setLevel(level.upper())
+
+
+def _access_handler(destination: str) -> logging.Handler:
+    if destination == "stderr":
+        return logging.StreamHandler(sys.stderr)
+    if destination == "-":
+        return logging.StreamHandler(sys.stdout)
+    try:
+        return logging.FileHandler(destination, encoding="utf-8")
+    except OSError as error:
+        raise LogSetupError(f"cannot open the access log {destination}: {error.strerror or error}") from None
 
 
 # Bytes shown as they are in a log line: printable ASCII except the quote and the backslash,
@@ -58,16 +88,18 @@ def access_line(
     size: int,
     referer: bytes | None,
     agent: bytes | None,
+    duration_us: int | None = None,
 ) -> str:
-    """One access-log line in the Combined Log Format, every client-supplied field escaped."""
+    """One access-log line in the Combined Log Format, every client-supplied field escaped,
+    then the time from the request head to the end of the response (``1234us``)."""
     host = client[0] if client else "-"
     return (
         f'{host} - - [{log_time}] "{escape(request_line)}" {status} {size if size else "-"}'
-        f' "{escape(referer or b"-")}" "{escape(agent or b"-")}"'
+        f' "{escape(referer or b"-")}" "{escape(agent or b"-")}" {"-" if duration_us is None else f"{duration_us}us"}'
     )
 
 
 def rejected_line(client: tuple[str, int] | None, log_time: str, status: int) -> str:
     """The access-log line for a request rejected before its head could be parsed."""
     host = client[0] if client else "-"
-    return f'{host} - - [{log_time}] "-" {status} - "-" "-"'
+    return f'{host} - - [{log_time}] "-" {status} - "-" "-" -'

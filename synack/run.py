@@ -14,17 +14,21 @@ workers instead (see ``supervisor/arbiter.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
+from dataclasses import dataclass
+
+from . import __version__
 from .apps.loader import AppLoadError, load_handler
-from .config import Config
-from .logs import error_log, setup_logging
+from .config import Address, Config, parse_address
+from .logs import LogSetupError, error_log, setup_logging
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
 from .server.tls import ServerTls, TlsError, TlsSettings
@@ -37,13 +41,18 @@ from .server.worker import (
     SupervisorLink,
     Worker,
     WorkerSettings,
+    loop_name,
 )
 from .supervisor.arbiter import Arbiter, ArbiterSettings
 
-__all__ = ["run", "StartupError", "bind", "INHERITED_FDS"]
+__all__ = ["run", "StartupError", "bind", "Listeners", "addresses", "INHERITED_FDS"]
 
-#: Environment variable naming listening sockets inherited across a reload ("3,4").
+#: Environment variable naming listening sockets inherited across a reload ("3,4"; with a
+#: leading "inherited:" when synack did not create them, see ``WorkerSettings.own_listeners``).
 INHERITED_FDS = "SYNACK_FDS"
+_NOT_OURS = "inherited:"
+#: systemd socket activation (sd_listen_fds(3)): the passed sockets start at descriptor 3.
+_LISTEN_FDS_START = 3
 #: How long the new code may take to load in the reload check.
 RELOAD_CHECK_TIMEOUT = 120.0
 
@@ -52,20 +61,50 @@ class StartupError(Exception):
     """synack cannot start; the message says what to fix."""
 
 
-def bind(config: Config) -> list[socket.socket]:
-    """The listening sockets ``config`` asks for (or those a reload handed over)."""
+@dataclass(frozen=True, slots=True)
+class Listeners:
+    """The listening sockets, and whether synack created them (``own_listeners``)."""
+
+    sockets: list[socket.socket]
+    owned: bool = True
+
+
+def addresses(config: Config) -> list[Address]:
+    """Where ``config`` says to listen: every ``--bind``, else ``--fd``, ``--uds`` or host:port."""
+    if config.bind:
+        return [parse_address(text) for text in config.bind]
+    if config.fd is not None:
+        return [Address("fd", fd=config.fd)]
+    if config.uds is not None:
+        return [Address("unix", path=config.uds)]
+    return [Address("tcp", host=config.host, port=config.port)]
+
+
+def bind(config: Config) -> Listeners:
+    """The listening sockets: those a reload handed over, those systemd passed (socket
+    activation, ``LISTEN_FDS``), or those ``config`` asks for."""
     inherited = os.environ.pop(INHERITED_FDS, None)
     if inherited is not None:
+        owned = not inherited.startswith(_NOT_OURS)
+        listed = inherited.removeprefix(_NOT_OURS)
         try:
-            fds = [int(fd, 10) for fd in inherited.split(",")]
+            fds = [int(fd, 10) for fd in listed.split(",")]
         except ValueError:
             raise BindError(f"{INHERITED_FDS} must list file descriptors, got {inherited!r}") from None
-        return [from_fd(fd) for fd in fds]
-    if config.fd is not None:
-        return [from_fd(config.fd)]
-    if config.uds is not None:
-        return [bind_unix(config.uds, config.backlog)]
-    return [bind_tcp(config.host, config.port, config.backlog)]
+        return Listeners([from_fd(fd) for fd in fds], owned)
+    activated = _socket_activation()
+    if activated is not None:
+        return Listeners(activated, owned=False)
+    sockets: list[socket.socket] = []
+    wanted = addresses(config)
+    try:
+        for address in wanted:
+            sockets.append(_listen(address, config))
+    except BindError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return Listeners(sockets, owned=all(address.kind != "fd" for address in wanted))
 
 
 def load_tls_context(config: Config) -> ServerTls | None:
@@ -85,18 +124,66 @@ def load_tls_context(config: Config) -> ServerTls | None:
         raise StartupError(str(error)) from None
 
 
-def _worker_settings(config: Config, tls: ServerTls | None) -> WorkerSettings:
+def _listen(address: Address, config: Config) -> socket.socket:
+    if address.kind == "fd":
+        return from_fd(address.fd)
+    if address.kind == "unix":
+        mode = int(config.uds_mode, 8) if config.uds_mode else None
+        return bind_unix(address.path, config.backlog, mode=mode)
+    return bind_tcp(address.host, address.port, config.backlog)
+
+
+def _socket_activation() -> list[socket.socket] | None:
+    """The sockets systemd passed to this process (``LISTEN_PID``/``LISTEN_FDS``), if any.
+    The variables are removed, so that neither the app nor a child process takes them as its own."""
+    pid, count = os.environ.pop("LISTEN_PID", None), os.environ.pop("LISTEN_FDS", None)
+    os.environ.pop("LISTEN_FDNAMES", None)
+    if pid is None or count is None:
+        return None
+    if pid.strip() != str(os.getpid()):
+        return None  # meant for another process (the variables leaked into our environment)
+    try:
+        number = int(count, 10)
+    except ValueError:
+        raise BindError(f"LISTEN_FDS must be a number of file descriptors, got {count!r}") from None
+    if number < 1:
+        return None
+    sockets = [from_fd(fd) for fd in range(_LISTEN_FDS_START, _LISTEN_FDS_START + number)]
+    for sock in sockets:
+        os.set_inheritable(sock.fileno(), False)
+    error_log.info("socket activation: serving %d listener(s) passed in LISTEN_FDS", number)
+    return sockets
+
+
+def _worker_settings(config: Config, tls: ServerTls | None = None, owned: bool = True) -> WorkerSettings:
     return WorkerSettings(
         tls=tls,
         server_header=config.server_header.encode("ascii"),
-        access_log=config.access_log,
+        access_log=config.access_log != "off",
         root_path=config.root_path,
         max_connections=config.max_connections,
         loop=config.loop,
         # Workers of a supervisor share the listening sockets: take turns accepting.
         accept_batch=SHARED_ACCEPT_BATCH if config.workers > 1 else ACCEPT_BATCH,
-        own_listeners=config.fd is None,
+        own_listeners=owned,
+        interactive=_interactive(),
     )
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _interface(handler: Handler) -> str:
+    names = {"ASGIHandler": "ASGI", "WSGIHandler": "WSGI", "StaticFiles": "static files"}
+    return names.get(type(handler).__name__, type(handler).__name__)
+
+
+def _what(config: Config) -> str:
+    return config.app or f"the directory {os.path.abspath('.')}"
 
 
 def run(config: Config, command: Sequence[str] | None = None) -> int:
@@ -110,20 +197,50 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
     Raises:
         StartupError: a listener could not be bound or the app could not be loaded.
     """
-    setup_logging(config.log_level, config.access_log)
+    try:
+        setup_logging(config.log_level, config.access_log)
+    except LogSetupError as error:
+        raise StartupError(str(error)) from None
     tls = load_tls_context(config)  # (the master's copy only checks the files: workers load theirs)
     if config.check:
         _load(config)
         error_log.info("%s loads", config.app or "the current directory")
         return 0
-    if config.workers > 1:
-        return _run_supervised(config)
-    handler = _load(config)
+    with _pid_file(config.pid):
+        if config.workers > 1:
+            return _run_supervised(config)
+        handler = _load(config)
+        try:
+            listeners = bind(config)
+        except BindError as error:
+            raise StartupError(str(error)) from None
+        error_log.info("synack %s serving %s (%s) in one process, %s loop", __version__, _what(config),
+                       _interface(handler), loop_name(config.loop))
+        return _serve(config, handler, listeners, tls, command=command)
+
+
+@contextlib.contextmanager
+def _pid_file(path: str | None) -> Iterator[None]:
+    """Write this process's id to ``path`` while it runs, and remove the file at the end if
+    it still holds our id. (A reload re-executes the same pid without coming back here.)"""
+    if path is None:
+        yield
+        return
     try:
-        sockets = bind(config)
-    except BindError as error:
-        raise StartupError(str(error)) from None
-    return _serve(config, handler, sockets, tls, command=command)
+        with open(path, "w", encoding="ascii") as file:
+            file.write(f"{os.getpid()}\n")
+    except OSError as error:
+        raise StartupError(f"cannot write --pid {path}: {error.strerror or error}") from None
+    try:
+        yield
+    finally:
+        try:
+            with open(path, encoding="ascii") as file:
+                ours = file.read().strip() == str(os.getpid())
+            if ours:
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def _load(config: Config) -> Handler:
@@ -133,17 +250,17 @@ def _load(config: Config) -> Handler:
         raise StartupError(str(error)) from None
 
 
-def _serve(config: Config, handler: Handler, sockets: list[socket.socket], tls: ServerTls | None, *,
+def _serve(config: Config, handler: Handler, listeners: Listeners, tls: ServerTls | None, *,
            link: SupervisorLink | None = None, command: Sequence[str] | None = None) -> int:
     reload = _reload_check(command) if command is not None and link is None else None
     try:
-        worker = Worker(handler, sockets, config.limits, config.timeouts, _worker_settings(config, tls),
-                        link=link, reload=reload)
+        worker = Worker(handler, listeners.sockets, config.limits, config.timeouts,
+                        _worker_settings(config, tls, listeners.owned), link=link, reload=reload)
     except RuntimeError as error:
         raise StartupError(str(error)) from None
     code = worker.run()
     if worker.reloading and command is not None:
-        _restart_in_place(command, sockets)
+        _restart_in_place(command, listeners)
     return code
 
 
@@ -174,12 +291,12 @@ def _reload_check(command: Sequence[str]) -> ReloadCheck:
     return check
 
 
-def _restart_in_place(command: Sequence[str], sockets: list[socket.socket]) -> NoReturn:
+def _restart_in_place(command: Sequence[str], listeners: Listeners) -> NoReturn:
     """Re-execute this process (same pid, same arguments), handing over the listeners."""
-    fds = [sock.fileno() for sock in sockets]
+    fds = [sock.fileno() for sock in listeners.sockets]
     for fd in fds:
         os.set_inheritable(fd, True)
-    os.environ[INHERITED_FDS] = ",".join(map(str, fds))
+    os.environ[INHERITED_FDS] = ("" if listeners.owned else _NOT_OURS) + ",".join(map(str, fds))
     args = [*_launcher(command), *command]
     error_log.info("restarting in place: %s", " ".join(args))
     for stream in (sys.stdout, sys.stderr):
@@ -213,9 +330,13 @@ def _run_supervised(config: Config) -> int:
         if not _module_exists(module):
             raise StartupError(f"could not import module {module!r}: no module named {module!r}")
     try:
-        sockets = bind(config)
+        listeners = bind(config)
     except BindError as error:
         raise StartupError(str(error)) from None
+    error_log.info("synack %s serving %s with %d workers, %s loop", __version__, _what(config),
+                   config.workers, loop_name(config.loop))
+    if _interactive():
+        error_log.info("Press CTRL+C to quit")
 
     def worker_main(link: SupervisorLink) -> int:
         try:
@@ -224,12 +345,13 @@ def _run_supervised(config: Config) -> int:
         except (AppLoadError, StartupError) as error:
             error_log.error("%s", error)
             return WORKER_BOOT_ERROR
-        return _serve(config, handler, sockets, tls, link=link)
+        error_log.info("worker %d: %s app loaded", os.getpid(), _interface(handler))
+        return _serve(config, handler, listeners, tls, link=link)
 
     settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.timeouts.graceful,
-                               own_listeners=config.fd is None)
+                               own_listeners=listeners.owned)
     try:
-        return Arbiter(worker_main, settings, sockets).run()
+        return Arbiter(worker_main, settings, listeners.sockets).run()
     finally:
-        for sock in sockets:
+        for sock in listeners.sockets:
             sock.close()

@@ -138,8 +138,9 @@ def server_factory() -> Iterator:
 
     def start(args: list[str], cwd: str | None = None, env: dict[str, str] | None = None,
               preexec_fn: Any = None) -> Server:
-        server = Server(["--port", "0", *args] if "--uds" not in args and "--fd" not in args
-                        and "--port" not in args else args, cwd=cwd, env=env, preexec_fn=preexec_fn)
+        where = ("--uds", "--fd", "--port", "--bind", "-b")
+        server = Server(args if any(flag in args for flag in where) else ["--port", "0", *args],
+                        cwd=cwd, env=env, preexec_fn=preexec_fn)
         servers.append(server)
         return server
 

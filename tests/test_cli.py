@@ -31,8 +31,10 @@ def _other_value(setting: Setting) -> tuple[list[str], Any]:
     if setting.choices:
         value = next(choice for choice in setting.choices if choice != setting.default)
         return [setting.flag, value], value
+    if setting.kind is tuple:
+        return [setting.flag, "127.0.0.1:8001", setting.flag, "unix:/tmp/s"], ("127.0.0.1:8001", "unix:/tmp/s")
     if setting.kind is str:
-        value = {"index": "start.html"}.get(setting.name, "/tmp/synack-cli-test")
+        value = {"index": "start.html", "uds_mode": "600"}.get(setting.name, "/tmp/synack-cli-test")
         return [setting.flag, value], value
     value = (setting.default or 0) + 1
     if setting.name == "max_request_line":
@@ -120,7 +122,9 @@ def _help_entries() -> dict[str, str]:
     entries = re.split(r"\n  (?=-)", result.stdout.partition("\n\n")[2])
     # An entry ends at a blank line (the next group's title follows it).
     flat = [" ".join(entry.partition("\n\n")[0].split()) for entry in entries]
-    return {entry.split()[0].rstrip(","): entry for entry in flat if entry.startswith("--")}
+    # Keyed by the long flag ("-w N, --workers N ..." is "--workers").
+    return {next(word for word in entry.split() if word.startswith("--")).rstrip(","): entry
+            for entry in flat if entry.startswith("-")}
 
 
 def test_help_lists_every_option_with_its_default() -> None:
@@ -133,7 +137,7 @@ def test_help_lists_every_option_with_its_default() -> None:
         shown = match.group(1)
         if setting.kind is bool:
             assert shown == ("on" if setting.default else "off"), entry
-        elif setting.default is None:
+        elif setting.default is None or setting.default == ():
             assert shown == "none", entry
         elif setting.default == "":
             assert shown == '""', entry

@@ -60,10 +60,14 @@ def bind_tcp(host: str, port: int, backlog: int = 2048) -> socket.socket:
     return sock
 
 
-def bind_unix(path: str, backlog: int = 2048) -> socket.socket:
-    """A listening UNIX stream socket at ``path`` (a stale socket file is replaced)."""
+def bind_unix(path: str, backlog: int = 2048, mode: int | None = None) -> socket.socket:
+    """A listening UNIX stream socket at ``path``, with permissions ``mode`` if given. A
+    socket file left by a server that is gone is replaced; one a server listens on is not."""
     try:
         if stat.S_ISSOCK(os.stat(path).st_mode):
+            if _someone_listens(path):
+                raise BindError(f"cannot listen on {path}: another server is listening there"
+                                " (stop it or pick another path)")
             os.unlink(path)
     except FileNotFoundError:
         pass
@@ -72,12 +76,32 @@ def bind_unix(path: str, backlog: int = 2048) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
+        if mode is not None:
+            os.chmod(path, mode)
         sock.listen(backlog)
     except OSError as error:
         sock.close()
         raise BindError(_explain(error, path)) from None
     sock.setblocking(False)
     return sock
+
+
+def _someone_listens(path: str) -> bool:
+    """Whether a server accepts connections on the UNIX socket file ``path`` (a refused
+    connection means the file is stale: its server is gone)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError as error:
+        # A full backlog (EAGAIN) or a timeout: someone is there, just busy.
+        return error.errno != errno.ECONNREFUSED
+    else:
+        return True
+    finally:
+        probe.close()
 
 
 def from_fd(fd: int) -> socket.socket:

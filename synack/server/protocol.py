@@ -29,6 +29,7 @@ import asyncio
 import contextvars
 import logging
 import sys
+from time import monotonic as _monotonic
 from typing import Any, cast
 
 from ..h1 import (
@@ -106,6 +107,8 @@ class HttpProtocol(asyncio.Protocol):
         self._write_mark = 0
         self._write_since = 0.0
         self._linger_end = 0.0
+        #: When the current request's head was taken (for the access log's duration).
+        self.started = 0.0
         self._stream: UpgradedStream | None = None
 
     # ------------------------------------------------------------------ asyncio callbacks
@@ -317,6 +320,8 @@ class HttpProtocol(asyncio.Protocol):
             self, connection, request, body_done, self.client, self.server, self.scheme, context.root_path
         )
         self.exchange = exchange
+        if context.access_log:
+            self.started = _monotonic()  # the access log's duration
         if context.shutting_down:
             connection.close_after_response()
         if context.respond_now is not None and self._respond_now(exchange):
@@ -672,6 +677,7 @@ class HttpProtocol(asyncio.Protocol):
                 size,
                 headers.get(b"referer", b"-"),
                 headers.get(b"user-agent", b"-"),
+                int((_monotonic() - self.started) * 1_000_000),
             )
         )
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import importlib.util
 import errno
 import os
 import signal
@@ -45,7 +46,7 @@ from .timeouts import Timeouts
 from .tls import ServerTls
 
 __all__ = [
-    "Worker", "WorkerSettings", "SupervisorLink", "ReloadCheck", "new_event_loop",
+    "Worker", "WorkerSettings", "SupervisorLink", "ReloadCheck", "new_event_loop", "loop_name",
     "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR",
 ]
 
@@ -112,6 +113,15 @@ class WorkerSettings:
     #: systemd socket activation) may be kept open by whoever passed it, to be served again
     #: after this server stops: a stop then must not make the kernel refuse new connections.
     own_listeners: bool = True
+    #: Whether a person watches the log (a terminal): then say how to stop.
+    interactive: bool = False
+
+
+def loop_name(kind: str = "auto") -> str:
+    """The loop ``new_event_loop(kind)`` makes, without making one: "uvloop" or "asyncio"."""
+    if kind == "auto":
+        return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    return kind
 
 
 def new_event_loop(kind: str = "auto") -> asyncio.AbstractEventLoop:
@@ -160,11 +170,13 @@ class _Acceptor:
             if not self._accept_one():
                 return
 
-    def take_queue(self) -> None:
+    def take_queue(self) -> int:
         """Accept every connection the kernel has queued, whatever the connection cap: the
-        listener is about to close, and closing it would reset them."""
+        listener is about to close, and closing it would reset them. Returns how many."""
+        taken = 0
         while self._accept_one():
-            pass
+            taken += 1
+        return taken
 
     def _accept_one(self) -> bool:
         """Accept one connection; False when there is none (or accepting must pause)."""
@@ -237,6 +249,8 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._checking_reload = False
+        #: Connections taken from the listen queue during a stop (for the closing line).
+        self.taken_at_stop = 0
         self.ending: _Ending | None = None
         self.exit_code = 0
 
@@ -275,6 +289,9 @@ class Worker:
             acceptor.start()
         for sock in self.sockets:
             error_log.info("listening on %s", describe(sock, self.context.scheme))
+        error_log.info("application startup complete")
+        if self.settings.interactive and self.link is None:
+            error_log.info("Press CTRL+C to quit")
         self._report_ready()
         await self._stop.wait()
         self._watch_signals_while_draining(signals)
@@ -383,7 +400,9 @@ class Worker:
         self.context.shutting_down = True
         for acceptor in self.acceptors:
             acceptor.stop()
-        deadline = self.loop.time() + self.timeouts.graceful
+        started = self.loop.time()
+        deadline = started + self.timeouts.graceful
+        open_at_start = len(self.context.connections) + self.pending
         while True:
             ending = self.ending
             await self._release_listeners()
@@ -392,9 +411,16 @@ class Worker:
             await self._wait_idle(deadline)
             if self.ending is ending:  # else a reload turned into a stop meanwhile
                 break
+        cut = len(self.context.connections)
         for connection in list(self.context.connections):
             connection.cancel()
         await asyncio.sleep(0)
+        error_log.info(
+            "drained in %.1fs: %d connection(s) finished (%d open when told to %s, %d taken from the"
+            " listen queue), %d cut at the graceful timeout",
+            self.loop.time() - started, open_at_start + self.taken_at_stop - cut, open_at_start,
+            self.ending.value if self.ending else "stop", self.taken_at_stop, cut,
+        )
 
     async def _release_listeners(self) -> None:
         """Per ending (see the module docstring): empty the queues and close, close, or keep."""
@@ -418,7 +444,7 @@ class Worker:
             # accepted below; none can begin after it, since new attempts are dropped.
             under_way = sum(handshakes_in_progress(sock) for sock in self.sockets) if refusing else 0
             for acceptor in self.acceptors:
-                acceptor.take_queue()
+                self.taken_at_stop += acceptor.take_queue()
             if not under_way or self.loop.time() >= deadline:
                 return
             await asyncio.sleep(HANDSHAKE_POLL)
