@@ -110,6 +110,17 @@ class Config:
     # server
     workers: int = _setting(1, "worker processes (more than 1 starts a pre-fork supervisor)", "server",
                             minimum=1, short="-w")
+    worker_timeout: float | None = _setting(
+        None, "a worker whose event loop is stuck this many seconds (a blocking call in an async app) has"
+        " its Python stack logged and is killed and replaced; runs a supervisor", "server", metavar="SECONDS",
+    )
+    max_requests: int = _setting(0, "a worker retires gracefully after this many requests, once its"
+                                 " replacement serves (0: never); runs a supervisor", "server", metavar="N")
+    max_requests_jitter: int = _setting(0, "add up to this many requests, at random per worker, to"
+                                        " --max-requests (so workers do not retire together)", "server",
+                                        metavar="N")
+    max_worker_memory: int = _setting(0, "a worker whose memory (RSS) exceeds this many MiB is replaced the"
+                                      " same way (0: no limit); runs a supervisor", "server", metavar="MIB")
     loop: str = _setting("auto", "event loop implementation", "server", choices=("auto", "asyncio", "uvloop"))
     max_connections: int = _setting(10_000, "most concurrent connections; further clients wait in the backlog",
                                     "server", minimum=1)
@@ -165,6 +176,12 @@ class Config:
                 raise ConfigError("--ssl-cert-reqs needs --ssl-certfile")
         elif self.ssl_cert_reqs != "none" and self.ssl_ca_certs is None:
             raise ConfigError(f"--ssl-cert-reqs {self.ssl_cert_reqs} needs --ssl-ca-certs to check client certificates")
+
+    @property
+    def supervised(self) -> bool:
+        """Whether a supervisor runs the workers: several of them, or one it watches or replaces."""
+        return (self.workers > 1 or self.worker_timeout is not None or self.max_requests > 0
+                or self.max_worker_memory > 0)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Config:

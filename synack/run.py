@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -164,9 +165,10 @@ def _worker_settings(config: Config, tls: ServerTls | None = None, owned: bool =
         max_connections=config.max_connections,
         loop=config.loop,
         # Workers of a supervisor share the listening sockets: take turns accepting.
-        accept_batch=SHARED_ACCEPT_BATCH if config.workers > 1 else ACCEPT_BATCH,
+        accept_batch=SHARED_ACCEPT_BATCH if config.supervised else ACCEPT_BATCH,
         own_listeners=owned,
         interactive=_interactive(),
+        max_requests=config.max_requests + random.randint(0, config.max_requests_jitter) if config.max_requests else 0,
     )
 
 
@@ -207,7 +209,7 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
         error_log.info("%s loads", config.app or "the current directory")
         return 0
     with _pid_file(config.pid):
-        if config.workers > 1:
+        if config.supervised:
             return _run_supervised(config)
         handler = _load(config)
         try:
@@ -333,8 +335,8 @@ def _run_supervised(config: Config) -> int:
         listeners = bind(config)
     except BindError as error:
         raise StartupError(str(error)) from None
-    error_log.info("synack %s serving %s with %d workers, %s loop", __version__, _what(config),
-                   config.workers, loop_name(config.loop))
+    error_log.info("synack %s serving %s with %d worker(s) under a supervisor, %s loop", __version__,
+                   _what(config), config.workers, loop_name(config.loop))
     if _interactive():
         error_log.info("Press CTRL+C to quit")
 
@@ -349,7 +351,8 @@ def _run_supervised(config: Config) -> int:
         return _serve(config, handler, listeners, tls, link=link)
 
     settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.timeouts.graceful,
-                               own_listeners=listeners.owned)
+                               own_listeners=listeners.owned, worker_timeout=config.worker_timeout,
+                               max_worker_memory=config.max_worker_memory << 20)
     try:
         return Arbiter(worker_main, settings, listeners.sockets).run()
     finally:

@@ -89,7 +89,7 @@ def test_workers_and_several_binds(server_factory: ServerFactory, tmp_path: Path
     pids |= {_get(_unix(path)) for _ in range(4)}
     assert pids and all(pid.isdigit() for pid in pids)
     log = server.stderr_text()
-    assert f"synack {__version__} serving sup_pid:app with 2 workers" in log
+    assert f"synack {__version__} serving sup_pid:app with 2 worker(s) under a supervisor" in log
     assert f"listening on unix:{path}" in log
 
 

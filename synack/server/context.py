@@ -65,6 +65,8 @@ class ServerContext:
         self.default_headers = b""
         self.log_time = ""
         self.shutting_down = False
+        #: Requests started on this worker's connections.
+        self.requests = 0
         self.on_connection_lost: list[Any] = []
         #: The handler's synchronous fast path, when it has one (see ``Handler``).
         self.respond_now: Any = getattr(handler, "respond_now", None)

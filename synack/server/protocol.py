@@ -320,6 +320,7 @@ class HttpProtocol(asyncio.Protocol):
             self, connection, request, body_done, self.client, self.server, self.scheme, context.root_path
         )
         self.exchange = exchange
+        context.requests += 1  # (for --max-requests)
         if context.access_log:
             self.started = _monotonic()  # the access log's duration
         if context.shutting_down:

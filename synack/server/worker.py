@@ -26,6 +26,7 @@ import asyncio
 import enum
 import importlib.util
 import errno
+import faulthandler
 import os
 import signal
 import socket
@@ -47,8 +48,16 @@ from .tls import ServerTls
 
 __all__ = [
     "Worker", "WorkerSettings", "SupervisorLink", "ReloadCheck", "new_event_loop", "loop_name",
-    "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR",
+    "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR", "STACK_DUMP_SIGNAL", "read_heartbeat",
 ]
+
+#: What the arbiter sends to a stuck worker for its stack (see ``Worker.serve``).
+STACK_DUMP_SIGNAL = signal.SIGUSR1
+#: The heartbeat's format (see ``SupervisorLink.heartbeat``).
+_HEARTBEAT = struct.Struct("=d")
+#: How often a worker past --max-requests repeats its request to be replaced (in case the
+#: replacement could not start).
+RETIRE_REQUEST_INTERVAL = 10.0
 
 #: Exit status of a worker that could not start (app import, lifespan startup): restarting
 #: it would only crash-loop, so a supervisor stops (or abandons a reload) instead.
@@ -79,13 +88,23 @@ class SupervisorLink:
     #: arbiter stopped the server, or died (SIGKILL, the OOM killer): stop either way.
     alive: int
     #: Write end of a pipe the arbiter reads: this worker writes its pid once it serves, so
-    #: a reload retires the old workers only when the new ones are ready.
+    #: a reload retires the old workers only when the new ones are ready; and its pid
+    #: negated when it asks to be replaced (``WorkerSettings.max_requests``).
     ready: int
+    #: A file this worker's clock tick writes the time to (``time.monotonic()``, a double at
+    #: offset 0) once a second, or -1: the arbiter kills a worker whose loop stops ticking.
+    heartbeat: int = -1
 
 
 #: SIGHUP to a single process: resolves to None when the new code loads (the worker then
 #: drains and ``Worker.run`` returns with ``reloading`` set), else to why it does not.
 ReloadCheck = Callable[[], Awaitable["str | None"]]
+
+
+def read_heartbeat(fd: int) -> float:
+    """The time of a worker's last heartbeat (``time.monotonic()``), or 0.0 before the first."""
+    data = os.pread(fd, _HEARTBEAT.size, 0)
+    return _HEARTBEAT.unpack(data)[0] if len(data) == _HEARTBEAT.size else 0.0
 
 
 class _Ending(enum.Enum):
@@ -115,6 +134,8 @@ class WorkerSettings:
     own_listeners: bool = True
     #: Whether a person watches the log (a terminal): then say how to stop.
     interactive: bool = False
+    #: Under a supervisor: after this many requests, ask to be replaced (0: never).
+    max_requests: int = 0
 
 
 def loop_name(kind: str = "auto") -> str:
@@ -249,6 +270,7 @@ class Worker:
         self._stop: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._checking_reload = False
+        self._next_retire_request = 0.0
         #: Connections taken from the listen queue during a stop (for the closing line).
         self.taken_at_stop = 0
         self.ending: _Ending | None = None
@@ -285,6 +307,11 @@ class Worker:
                     sock.close()
                 return
         signals = self._watch_signals()
+        if self.link is not None and self.link.heartbeat >= 0:
+            # The arbiter sends STACK_DUMP_SIGNAL to a worker whose loop is stuck, just before
+            # killing it: the stack (every thread's) is written from the signal handler itself,
+            # so it shows where the loop is blocked.
+            faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
         for acceptor in self.acceptors:
             acceptor.start()
         for sock in self.sockets:
@@ -367,6 +394,28 @@ class Worker:
             os.write(self.link.ready, struct.pack("=i", os.getpid()))
         except OSError as error:  # the arbiter is gone: its pipe will say so
             error_log.debug("cannot report ready to the supervisor: %s", error)
+
+    def _report_to_supervisor(self, requests: int) -> None:
+        """Once a second: the heartbeat, and the request to be replaced when it is time."""
+        assert self.link is not None
+        if self.link.heartbeat >= 0:
+            try:
+                os.pwrite(self.link.heartbeat, _HEARTBEAT.pack(time.monotonic()), 0)
+            except OSError as error:
+                error_log.debug("cannot write the heartbeat: %s", error)
+        limit = self.settings.max_requests
+        if not limit or requests < limit or self.ending is not None:
+            return
+        now = time.monotonic()
+        if now < self._next_retire_request:
+            return
+        if not self._next_retire_request:
+            error_log.info("served %d requests (--max-requests); asking to be replaced", requests)
+        self._next_retire_request = now + RETIRE_REQUEST_INTERVAL
+        try:
+            os.write(self.link.ready, struct.pack("=i", -os.getpid()))
+        except OSError as error:
+            error_log.debug("cannot ask the supervisor for a replacement: %s", error)
 
     def _hangup(self) -> None:
         if self.ending is not None or self._checking_reload:
@@ -542,6 +591,8 @@ class Worker:
         if context.access_log:
             context.log_time = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(wall))
         expire_deadlines(context.connections, now)
+        if self.link is not None:
+            self._report_to_supervisor(context.requests)
         # Align the next tick with the start of the next wall-clock second.
         self.loop.call_later(1.0 - (wall % 1.0) + 0.001, self._tick)
 

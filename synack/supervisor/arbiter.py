@@ -21,6 +21,7 @@ copies, so no connection is queued with no one left to accept it.
 
 from __future__ import annotations
 
+import collections
 import errno
 import logging
 import os
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 from ..logs import error_log
 from ..server.listeners import refuse_new_connections
-from ..server.worker import WORKER_BOOT_ERROR, SupervisorLink
+from ..server.worker import STACK_DUMP_SIGNAL, WORKER_BOOT_ERROR, SupervisorLink, read_heartbeat
 
 __all__ = ["Arbiter", "ArbiterSettings", "WORKER_BOOT_ERROR"]
 
@@ -43,6 +44,9 @@ _CRASH_LIMIT = 10
 _CRASH_WINDOW = 10.0
 #: Seconds past the graceful timeout before a draining worker is killed.
 _KILL_MARGIN = 5.0
+#: Seconds a stuck worker gets to write its stack before SIGKILL.
+_DUMP_WAIT = 0.5
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _PID = struct.Struct("=i")
 
 _SIGNALS = {
@@ -62,6 +66,11 @@ class ArbiterSettings:
     graceful_timeout: float = 30.0
     #: Whether synack created the listeners (see ``WorkerSettings.own_listeners``).
     own_listeners: bool = True
+    #: Seconds a serving worker's loop may go without a heartbeat before it is killed (its
+    #: stack logged first) and replaced; None: no heartbeat.
+    worker_timeout: float | None = None
+    #: Bytes of RSS above which a worker is replaced (the replacement first); 0: no limit.
+    max_worker_memory: int = 0
 
 
 class Arbiter:
@@ -82,7 +91,10 @@ class Arbiter:
         self.workers: dict[int, float] = {}  # pid → start time: the serving set
         self.booting: dict[int, bool] = {}  # pid → ready: a reload's new set
         self.retiring: dict[int, float] = {}  # pid → kill deadline
-        self.ready: set[int] = set()  # workers that have reported serving
+        self.ready: dict[int, float] = {}  # workers that have reported serving → since when
+        self.replacing: dict[int, int] = {}  # new pid → the pid it replaces once it serves
+        self.heartbeats: dict[int, int] = {}  # pid → its heartbeat file (with --worker-timeout)
+        self.restarts: collections.Counter[str] = collections.Counter()  # by cause
         self.signals: list[str] = []
         self.stopping = False
         self.exit_code = 0
@@ -105,6 +117,8 @@ class Arbiter:
                     getattr(self, "handle_" + self.signals.pop(0))()
                 self._reap()
                 self._kill_overdue()
+                if not self.stopping:
+                    self._check_health()
                 if self.stopping:
                     if not self.retiring:
                         return self.exit_code
@@ -138,7 +152,10 @@ class Arbiter:
         if self._ready_read in ready:
             data = _read_all(self._ready_read)
             for (pid,) in _PID.iter_unpack(data[: len(data) - len(data) % _PID.size]):
-                self._worker_ready(pid)
+                if pid < 0:
+                    self._replace(-pid, "max-requests")
+                else:
+                    self._worker_ready(pid)
 
     # ------------------------------------------------------------------ signals
 
@@ -186,17 +203,26 @@ class Arbiter:
         os.close(self._alive_write)
         self._alive_write = -1
         deadline = time.monotonic() + self.settings.graceful_timeout + _KILL_MARGIN
-        for pid in [*self.workers, *self.booting]:
+        for pid in [*self.workers, *self.booting, *self.replacing]:
             self.retiring[pid] = deadline
         self.workers.clear()
         self.booting.clear()
+        self.replacing.clear()
 
     # ------------------------------------------------------------------ reload
 
     def _worker_ready(self, pid: int) -> None:
+        if pid in self.replacing:
+            self.ready[pid] = time.monotonic()
+            old = self.replacing.pop(pid)
+            self.workers[pid] = time.monotonic()
+            if old in self.workers:
+                error_log.info("worker %d serves; retiring worker %d", pid, old)
+                self._retire(old)
+            return
         if pid not in self.workers and pid not in self.booting:
             return  # already reaped or retiring
-        self.ready.add(pid)
+        self.ready[pid] = time.monotonic()
         if pid not in self.booting:
             return
         self.booting[pid] = True
@@ -218,6 +244,50 @@ class Arbiter:
             self._retire(other)
         self.booting.clear()
 
+    # ------------------------------------------------------------------ health
+
+    def _replace(self, pid: int, cause: str) -> None:
+        """Start a replacement for ``pid``; retire ``pid`` once the replacement serves, so
+        that capacity never dips."""
+        if self.stopping or pid not in self.workers or pid in self.replacing.values():
+            return
+        new = self._spawn()
+        self.replacing[new] = pid
+        self.restarts[cause] += 1
+        error_log.info("replacing worker %d (%s) with worker %d", pid, cause, new)
+
+    def _check_health(self) -> None:
+        """Kill workers whose loop is stuck; replace those above the memory limit."""
+        now = time.monotonic()
+        timeout = self.settings.worker_timeout
+        for pid in list(self.workers):
+            since = self.ready.get(pid)
+            if since is None:
+                continue  # still starting
+            if timeout is not None and pid in self.heartbeats:
+                try:
+                    beat = max(read_heartbeat(self.heartbeats[pid]), since)
+                except OSError:
+                    beat = since
+                if now - beat > timeout:
+                    self._kill_stuck(pid, now - beat)
+                    continue
+            limit = self.settings.max_worker_memory
+            if limit and _rss(pid) > limit:
+                error_log.warning("worker %d uses %d MiB, above --max-worker-memory %d MiB", pid,
+                                  _rss(pid) >> 20, limit >> 20)
+                self._replace(pid, "memory")
+
+    def _kill_stuck(self, pid: int, stuck: float) -> None:
+        error_log.error(
+            "worker %d: event loop blocked for %.1fs (--worker-timeout %gs), a blocking call in an async"
+            " app?; its stack follows; killing and replacing it", pid, stuck, self.settings.worker_timeout,
+        )
+        self.workers.pop(pid, None)
+        self.restarts["timeout"] += 1
+        self.retiring[pid] = time.monotonic() + _DUMP_WAIT
+        self._kill(pid, STACK_DUMP_SIGNAL)
+
     # ------------------------------------------------------------------ workers
 
     def _spawn_missing(self) -> None:
@@ -230,8 +300,11 @@ class Arbiter:
             self._retire(oldest)
 
     def _spawn(self) -> int:
+        heartbeat = _heartbeat_file() if self.settings.worker_timeout is not None else -1
         pid = os.fork()
         if pid:
+            if heartbeat >= 0:
+                self.heartbeats[pid] = heartbeat
             return pid
         # In the child: default signal dispositions, no arbiter state, then serve. SIGINT
         # and SIGHUP are the arbiter's (a Ctrl-C reaches the whole process group).
@@ -241,9 +314,11 @@ class Arbiter:
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            for fd in (self._wake_read, self._wake_write, self._alive_write, self._ready_read):
+            for fd in (self._wake_read, self._wake_write, self._alive_write, self._ready_read,
+                       *self.heartbeats.values()):
                 os.close(fd)
-            code = self.worker_main(SupervisorLink(alive=self._alive_read, ready=self._ready_write))
+            code = self.worker_main(SupervisorLink(alive=self._alive_read, ready=self._ready_write,
+                                                   heartbeat=heartbeat))
         except BaseException:  # the child must never return into the arbiter's loop
             error_log.exception("worker %d crashed", os.getpid())
             code = 1
@@ -285,7 +360,14 @@ class Arbiter:
                 return
             code = os.waitstatus_to_exitcode(status)
             was_ready = pid in self.ready
-            self.ready.discard(pid)
+            self.ready.pop(pid, None)
+            heartbeat = self.heartbeats.pop(pid, None)
+            if heartbeat is not None:
+                os.close(heartbeat)
+            if self.replacing.pop(pid, None) is not None:
+                error_log.warning("worker %d exited (%d) before serving; the one it was to replace stays",
+                                  pid, code)
+                continue
             if self.retiring.pop(pid, None) is not None:
                 continue
             if self.booting.pop(pid, None) is not None:
@@ -301,12 +383,27 @@ class Arbiter:
             self._stop("boot failure")
             return
         error_log.warning("worker %d exited unexpectedly (%d); replacing it", pid, code)
+        self.restarts["crash"] += 1
         now = time.monotonic()
         self._crashes = [t for t in self._crashes if now - t < _CRASH_WINDOW] + [now]
         if len(self._crashes) >= _CRASH_LIMIT:
             error_log.error("workers keep dying (%d in %gs); stopping", _CRASH_LIMIT, _CRASH_WINDOW)
             self.exit_code = 1
             self._stop("crash loop")
+
+
+def _heartbeat_file() -> int:
+    """An anonymous file, shared with the worker forked next, for its heartbeat."""
+    return os.memfd_create("synack-heartbeat", os.MFD_CLOEXEC)
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of ``pid`` in bytes (0 if unknown)."""
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as file:
+            return int(file.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _pipe() -> tuple[int, int]:
