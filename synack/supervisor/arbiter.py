@@ -41,7 +41,11 @@ __all__ = ["Arbiter", "ArbiterSettings", "WORKER_BOOT_ERROR"]
 
 #: How many unexpected worker deaths within ``_CRASH_WINDOW`` seconds stop the arbiter.
 _CRASH_LIMIT = 10
-_CRASH_WINDOW = 10.0
+_CRASH_WINDOW = 60.0
+#: A crashed worker is replaced after a delay that doubles with each crash in the window:
+#: 0.1 s, 0.2 s, 0.4 s … at most 10 s (a crash loop must not spin the CPU).
+_BACKOFF_FIRST = 0.1
+_BACKOFF_MAX = 10.0
 #: Seconds past the graceful timeout before a draining worker is killed.
 _KILL_MARGIN = 5.0
 #: Seconds a stuck worker gets to write its stack before SIGKILL.
@@ -99,6 +103,7 @@ class Arbiter:
         self.stopping = False
         self.exit_code = 0
         self._crashes: list[float] = []
+        self._spawn_after = 0.0  # back-off after crashes (monotonic time)
         self._wake_read, self._wake_write = _pipe()
         self._alive_read, self._alive_write = os.pipe()
         self._ready_read, self._ready_write = _pipe()
@@ -112,7 +117,8 @@ class Arbiter:
             error_log.info("arbiter %d starting %d worker(s)", os.getpid(), self.target)
             self._spawn_missing()
             while True:
-                self._sleep(1.0)
+                self._sleep(max(0.01, min(1.0, self._spawn_after - time.monotonic()))
+                            if self._spawn_after > time.monotonic() else 1.0)
                 while self.signals:
                     getattr(self, "handle_" + self.signals.pop(0))()
                 self._reap()
@@ -291,6 +297,8 @@ class Arbiter:
     # ------------------------------------------------------------------ workers
 
     def _spawn_missing(self) -> None:
+        if time.monotonic() < self._spawn_after:
+            return
         while len(self.workers) < self.target and not self.stopping:
             self.workers[self._spawn()] = time.monotonic()
 
@@ -382,10 +390,13 @@ class Arbiter:
             self.exit_code = 1
             self._stop("boot failure")
             return
-        error_log.warning("worker %d exited unexpectedly (%d); replacing it", pid, code)
         self.restarts["crash"] += 1
         now = time.monotonic()
         self._crashes = [t for t in self._crashes if now - t < _CRASH_WINDOW] + [now]
+        delay = min(_BACKOFF_FIRST * 2 ** (len(self._crashes) - 1), _BACKOFF_MAX)
+        self._spawn_after = max(self._spawn_after, now + delay)
+        error_log.warning("worker %d exited unexpectedly (%d); replacing it in %.1fs (crash %d in %gs)",
+                          pid, code, delay, len(self._crashes), _CRASH_WINDOW)
         if len(self._crashes) >= _CRASH_LIMIT:
             error_log.error("workers keep dying (%d in %gs); stopping", _CRASH_LIMIT, _CRASH_WINDOW)
             self.exit_code = 1

@@ -79,3 +79,17 @@ def test_a_worker_above_the_memory_limit_is_replaced(server_factory: ServerFacto
     log = server.stderr_text()
     assert re.search(rf"worker {leaky} uses \d+ MiB, above --max-worker-memory 150 MiB", log), log
     assert f"replacing worker {leaky} (memory)" in log
+
+
+def test_crashed_workers_are_replaced_with_a_growing_delay(server_factory: ServerFactory) -> None:
+    server = server_factory(["op_health:app", "-w", "2", "--no-access-log"])
+    assert wait_for(lambda: len(children(server.process.pid)) == 2)
+    for crash, delay in ((1, "0.1"), (2, "0.2"), (3, "0.4")):
+        with server.connect() as sock:
+            sock.sendall(get(b"/crash"))
+            assert Reader(sock, timeout=30).read_until_closed()[0] == b""
+        assert wait_for(lambda: f"(crash {crash} in" in server.stderr_text()), server.stderr_text()
+        assert re.search(rf"worker \d+ exited unexpectedly \(7\); replacing it in {delay}s \(crash {crash} in",
+                         server.stderr_text())
+        assert wait_for(lambda: len(children(server.process.pid)) == 2)
+    assert _pid(server) > 0  # still serving
