@@ -129,6 +129,19 @@ class Config:
     pid: str | None = _setting(None, "write the server's process id to this file (removed at exit)", "server",
                                metavar="FILE")
 
+    # websocket (ASGI apps; synack/apps/websocket.py)
+    ws: str = _setting("auto", "WebSocket support for ASGI apps: auto (when the websockets package is installed),"
+                       " websockets (require it) or none", "websocket", choices=("auto", "websockets", "none"))
+    ws_max_size: int = _setting(16 * 1024 * 1024, "largest WebSocket message in bytes, after decompression"
+                                " (→ close 1009)", "websocket", minimum=1)
+    ws_ping_interval: float = _setting(20.0, "seconds between WebSocket keepalive pings (0: none)", "websocket",
+                                       minimum=0)
+    ws_ping_timeout: float = _setting(20.0, "seconds a WebSocket peer has to answer a ping (→ close 1011)",
+                                      "websocket")
+    ws_close_timeout: float = _setting(10.0, "seconds a WebSocket close handshake may take", "websocket")
+    ws_per_message_deflate: bool = _setting(True, "negotiate WebSocket compression (permessage-deflate)"
+                                            " when the client offers it", "websocket")
+
     # log
     access_log: str = _setting(
         "stderr", "where each request is logged (Combined Log Format and the duration):"
@@ -299,9 +312,12 @@ class Setting:
             if not isinstance(value, tuple) or not all(isinstance(item, str) for item in value):
                 raise ConfigError(f"{self.flag} must be a list of strings, got {value!r}")
         elif self.kind is float:
+            # Seconds: > 0, or >= ``minimum`` when one is given (0 can mean "never").
+            low = self.minimum
             if (not isinstance(value, (int, float)) or isinstance(value, bool)
-                    or not math.isfinite(value) or value <= 0):
-                raise ConfigError(f"{self.flag} must be a number of seconds > 0, got {value!r}")
+                    or not math.isfinite(value) or (value <= 0 if low is None else value < low)):
+                bound = "> 0" if low is None else f">= {low}"
+                raise ConfigError(f"{self.flag} must be a number of seconds {bound}, got {value!r}")
         elif not isinstance(value, str):
             raise ConfigError(f"{self.flag} must be a string, got {value!r}")
         if self.choices and value not in self.choices:

@@ -392,10 +392,13 @@ class ASGIHandler:
         lifespan_timeout: seconds startup and shutdown may each take.
     """
 
-    def __init__(self, app: ASGIApp, lifespan: str = "auto", lifespan_timeout: float = 60.0) -> None:
+    def __init__(self, app: ASGIApp, lifespan: str = "auto", lifespan_timeout: float = 60.0,
+                 websocket: Any = None) -> None:
         self.app = app
         self.lifespan_mode = lifespan
         self.lifespan_timeout = lifespan_timeout
+        #: ``websocket.WebSocketSettings`` (None: the defaults).
+        self.websocket = websocket
         #: The lifespan state, copied into every request scope (None without lifespan).
         self.state: dict[str, Any] | None = None
         self._lifespan: Any = None
@@ -404,11 +407,29 @@ class ASGIHandler:
         # The app's own coroutine is what the driver awaits (no wrapper coroutine per
         # request); a response still owing its announced trailers is ended by
         # ``_Cycle.finish``, which ``send`` registers as the exchange's ``after_handler``.
+        if exchange.head.upgrade is not None:
+            upgraded = self._upgrade(exchange)
+            if upgraded is not None:
+                return upgraded
         cycle = _Cycle(exchange)
         return self.app(build_scope(exchange, self.state), cycle.receive, cycle.send)
 
+    def _upgrade(self, exchange: Exchange) -> Awaitable[None] | None:
+        """The WebSocket session for a WebSocket upgrade (None: other upgrades are plain HTTP)."""
+        from .websocket import WebSocketSettings, websocket_handler
+
+        if self.websocket is None:
+            self.websocket = WebSocketSettings()
+        return websocket_handler(self.app, exchange, self.state, self.websocket)
+
     async def startup(self) -> None:
-        """Run lifespan startup (raises ``LifespanFailure`` when it fails)."""
+        """Check WebSocket support (logs once when the library is missing), then run lifespan
+        startup (raises ``LifespanFailure`` when it fails)."""
+        from .websocket import WebSocketSettings, check_library
+
+        if self.websocket is None:
+            self.websocket = WebSocketSettings()
+        check_library(self.websocket)
         if self.lifespan_mode == "off":
             return
         from .lifespan import Lifespan

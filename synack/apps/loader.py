@@ -60,6 +60,18 @@ class AppSettings(Protocol):
     def index(self) -> str: ...
     @property
     def cache_control(self) -> str: ...
+    @property
+    def ws(self) -> str: ...
+    @property
+    def ws_max_size(self) -> int: ...
+    @property
+    def ws_ping_interval(self) -> float: ...
+    @property
+    def ws_ping_timeout(self) -> float: ...
+    @property
+    def ws_close_timeout(self) -> float: ...
+    @property
+    def ws_per_message_deflate(self) -> bool: ...
 
 
 def load_handler(config: AppSettings) -> Handler:
@@ -86,8 +98,14 @@ def load_handler(config: AppSettings) -> Handler:
         interface = "asgi"
     if interface == "asgi":
         from .asgi import ASGIHandler
+        from .websocket import WebSocketSettings
 
-        return ASGIHandler(app, config.lifespan, config.timeouts.lifespan)
+        websocket = WebSocketSettings(
+            mode=config.ws, max_size=config.ws_max_size, ping_interval=config.ws_ping_interval,
+            ping_timeout=config.ws_ping_timeout, close_timeout=config.ws_close_timeout,
+            per_message_deflate=config.ws_per_message_deflate,
+        )
+        return ASGIHandler(app, config.lifespan, config.timeouts.lifespan, websocket)
     from .wsgi import WSGIHandler
 
     return WSGIHandler(app, config.threads)

@@ -98,6 +98,12 @@ class RawStream(Protocol):
         """Drop the connection at once."""
         ...
 
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once when the server starts draining (SIGTERM/SIGINT, reload),
+        or soon if it already is: the upgraded protocol's cue to say goodbye (WebSocket 1001).
+        The connection then gets the graceful timeout to close before it is dropped."""
+        ...
+
 
 class Channel(Protocol):
     """What an ``Exchange`` needs from the connection that carries it: the driver's side of

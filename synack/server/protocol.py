@@ -500,6 +500,8 @@ class HttpProtocol(asyncio.Protocol):
             stream.feed(trailing)
         if eof:
             stream.feed_eof()
+        if self.context.shutting_down:  # upgraded while the server drains: say so at once
+            stream.shutdown()
         return stream
 
     # ------------------------------------------------------------------ Channel: reading
@@ -654,6 +656,10 @@ class HttpProtocol(asyncio.Protocol):
         throw that request away, so it gets ``DRAIN_FIRST_REQUEST_GRACE`` seconds to arrive
         and is then answered, with ``Connection: close``.
         """
+        if self._stream is not None:
+            if not self.closed:
+                self._stream.shutdown()  # an upgraded connection closes the way its protocol says
+            return
         self.connection.close_after_response()
         if self.exchange is not None or self.connection.buffered:
             return

@@ -9,6 +9,7 @@ write timeout. Closing is the connection's graceful close (FIN, then linger).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 from .exchange import ClientDisconnected, Exchange
@@ -49,6 +50,9 @@ class UpgradedStream:
         self._eof = False
         self._lost = False
         self._waiter: asyncio.Future[None] | None = None
+        self._on_shutdown: Callable[[], None] | None = None
+        #: The server began draining before anyone asked to hear of it.
+        self._shutdown_pending = False
 
     # ------------------------------------------------------------------ from the protocol
 
@@ -65,6 +69,14 @@ class UpgradedStream:
     def connection_lost(self) -> None:
         self._lost = True
         self._wake()
+
+    def shutdown(self) -> None:
+        """The server is draining: tell the application (once), now or when it asks."""
+        callback, self._on_shutdown = self._on_shutdown, None
+        if callback is not None:
+            callback()
+        else:
+            self._shutdown_pending = True
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -104,3 +116,9 @@ class UpgradedStream:
 
     def abort(self) -> None:
         self._protocol.abort()
+
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        self._on_shutdown = callback
+        if self._shutdown_pending:  # the drain began before the application asked
+            self._shutdown_pending = False
+            self._protocol.loop.call_soon(self.shutdown)
