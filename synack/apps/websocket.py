@@ -34,6 +34,7 @@ import base64
 import codecs
 import logging
 import os
+import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -411,11 +412,11 @@ class _Session:
         state = self.state
         if kind == "websocket.send" and state == _OPEN:
             text = message.get("text")
-            protocol = self.protocol
             if text is not None:
                 if message.get("bytes") is not None or type(text) is not str:
                     raise ASGIProtocolError("websocket.send needs exactly one of 'bytes' or 'text' (a str)")
-                protocol.send_text(text.encode())
+                data: Any = text.encode()
+                opcode = 0x81
             else:
                 data = message.get("bytes")
                 if type(data) is not bytes:
@@ -423,10 +424,15 @@ class _Session:
                         raise ASGIProtocolError(
                             "websocket.send needs exactly one of 'bytes' (bytes) or 'text' (a str)")
                     data = bytes(data)
-                protocol.send_binary(data)
+                opcode = 0x82
             stream = self.stream
             assert stream is not None
-            stream.write(protocol.data_to_send()[0])
+            protocol = self.protocol
+            if protocol.extensions:  # (permessage-deflate) the library frames and compresses
+                protocol.send_text(data) if opcode == 0x81 else protocol.send_binary(data)
+                stream.write(protocol.data_to_send()[0])
+            else:
+                stream.write(_frame(opcode, data))
             await stream.drain()
         elif kind == "websocket.send" and state >= _CLOSING:
             raise ClientDisconnected("the WebSocket is closed")
@@ -762,6 +768,21 @@ class _Session:
         )
         code = self.disconnect[0] if self.disconnect else ABNORMAL
         access_log.info("%s websocket closed %d after %.3fs", line, code, time.monotonic() - self.opened_at)
+
+
+_HEAD_16 = struct.Struct("!BBH").pack
+_HEAD_64 = struct.Struct("!BBQ").pack
+
+
+def _frame(first: int, data: bytes) -> bytes:
+    """A whole unmasked server frame: FIN + ``first``'s opcode, then the payload length in
+    its shortest form (RFC 6455 §5.2: 7 bits, 126 + 16 bits, or 127 + 64 bits)."""
+    size = len(data)
+    if size < 126:
+        return bytes((first, size)) + data
+    if size < 65536:
+        return _HEAD_16(first, 126, size) + data
+    return _HEAD_64(first, 127, size) + data
 
 
 def _size(message: Message) -> int:

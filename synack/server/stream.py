@@ -46,7 +46,9 @@ class UpgradedStream:
     def __init__(self, protocol: StreamSink, exchange: Exchange) -> None:
         self.exchange = exchange
         self._protocol = protocol
-        self._buffer = bytearray()
+        #: Received chunks not read yet (kept as they came: a lone chunk is handed on uncopied).
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self._eof = False
         self._lost = False
         self._waiter: asyncio.Future[None] | None = None
@@ -57,8 +59,9 @@ class UpgradedStream:
     # ------------------------------------------------------------------ from the protocol
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
-        if len(self._buffer) > HIGH_WATER:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > HIGH_WATER:
             self._protocol.pause_input()
         self._wake()
 
@@ -86,7 +89,7 @@ class UpgradedStream:
     # ------------------------------------------------------------------ RawStream
 
     async def read(self) -> bytes:
-        while not self._buffer:
+        while not self._chunks:
             if self._eof:
                 return b""
             if self._lost:
@@ -97,8 +100,10 @@ class UpgradedStream:
                 await self._waiter
             finally:
                 self._waiter = None
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
         self._protocol.resume_input()
         return data
 
