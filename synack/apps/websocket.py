@@ -729,12 +729,17 @@ class _Session:
 
     def _set_disconnect(self, code: int, reason: str) -> None:
         if self.disconnect is None:
-            self.disconnect = (code, reason)
+            self.disconnect = (int(code), str(reason))  # (plain types: websockets hands out enums)
         self._wake()
 
     def _closed_by_protocol(self) -> None:
-        """Our side of the close is done: the stream closes gracefully (FIN, linger)."""
-        self._lost(self.close_code, "")
+        """Our side of the close is done: the stream closes gracefully (FIN, linger). The app
+        hears the peer's close code, or, when we failed the connection, the code we sent."""
+        sent = self.protocol.close_sent
+        if sent is not None:
+            self._lost(sent.code, sent.reason)
+        else:
+            self._lost(self.close_code, "")
         stream = self.stream
         if stream is not None:
             stream.close()

@@ -36,6 +36,16 @@ async def _last_disconnect(server: Server) -> Any:
         return ast.literal_eval(str(await ws.recv()))
 
 
+async def _disconnect_code(server: Server, expected: int) -> int:
+    """The close code the app last saw, polled (bounded) until it is ``expected``: the app
+    records it when it runs, which may be just after the client saw the close."""
+    for _ in range(50):
+        last = await _last_disconnect(server)
+        if last is not None and last[0] == expected:
+            break
+    return int(last[0]) if last is not None else 0
+
+
 # ---------------------------------------------------------------------- messages
 
 
@@ -321,6 +331,7 @@ def test_oversized_message_closes_1009(server_factory: Any) -> None:
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
             assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1009
+        assert await _disconnect_code(server, 1009) == 1009  # the app hears what was sent
         async with connect(url(server, "/echo")) as ws:  # fragments count together
             await ws.send([b"x" * 600, b"x" * 600])
             with pytest.raises(ConnectionClosed):
