@@ -279,6 +279,22 @@ def test_app_error_after_accept_closes_1011_and_is_logged(server_factory: Any) -
     assert "boom after accept" in log and "Traceback" in log
 
 
+def test_wrong_message_order_after_accept_closes_1011_and_is_logged(server_factory: Any) -> None:
+    server = server_factory([APP])
+
+    async def body() -> None:
+        async with connect(url(server, "/accept-twice")) as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1011
+
+    run(body)
+    deadline = time.monotonic() + 10
+    while "'websocket.accept' in WebSocket state OPEN" not in server.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "'websocket.accept' in WebSocket state OPEN" in server.stderr_text()
+
+
 # ---------------------------------------------------------------------- compression
 
 
