@@ -105,9 +105,20 @@ class _Library:
         from websockets.protocol import State
         from websockets.server import ServerProtocol
 
+        close_opcode = Opcode.CLOSE
+
+        class _ServerProtocol(ServerProtocol):
+            def recv_frame(self, frame: Any) -> None:
+                if frame.opcode is close_opcode and self.current_size is not None:
+                    # RFC 6455 §5.4: control frames may come between the fragments of a
+                    # message, and a close ends the connection with the message unfinished:
+                    # echo it, rather than fail with 1002 (Autobahn case 7.1.5).
+                    self.current_size = None
+                super().recv_frame(frame)
+
         self.Headers = Headers
         self.HandshakeRequest = HandshakeRequest
-        self.ServerProtocol = ServerProtocol
+        self.ServerProtocol = _ServerProtocol
         self.Close = Close
         self.deflate = ServerPerMessageDeflateFactory
         self.TEXT, self.BINARY, self.CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT

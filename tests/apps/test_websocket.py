@@ -515,3 +515,15 @@ def test_ws_none_answers_501(server_factory: Any) -> None:
     with RawWebSocket(server, handshake("/echo")) as client:
         response = client.response()
         assert response.status == 501 and b"disabled" in response.body
+
+
+def test_close_between_fragments_is_echoed(server: Server) -> None:
+    # RFC 6455 §5.4: a control frame may come between fragments; a close there ends the
+    # unfinished message and gets the close echoed, not a 1002 (Autobahn case 7.1.5).
+    with RawWebSocket(server, handshake("/echo")) as ws:
+        ws.opened()
+        ws.send(frame(b"fragment1", opcode=0x1, fin=False) + frame(b"\x03\xe8", opcode=0x8)
+                + frame(b"fragment2", opcode=0x0))
+        opcode, payload = ws.read_frame()
+        assert opcode == 0x8 and close_code(payload) == 1000
+        ws.expect_eof()
