@@ -317,8 +317,8 @@ class _Session:
         except ClientDisconnected:
             pass
         except BaseException as error:
-            if self.state in (_CONNECTING, _RESPONDING):
-                raise  # the driver logs it and answers 500 (or drops a started response)
+            if self.state < _OPEN:
+                raise  # the driver logs it and answers 500 if no response went out yet
             if isinstance(error, Exception):
                 _log_app_error(self.exchange, error)
             self._close_after_app(INTERNAL_ERROR, "")

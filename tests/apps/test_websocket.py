@@ -262,6 +262,18 @@ def test_app_errors_before_accept_are_500_and_logged(server_factory: Any) -> Non
         assert logged in server.stderr_text()
 
 
+def test_app_error_after_a_denial_is_logged_and_the_connection_goes_on(server_factory: Any) -> None:
+    server = server_factory([APP])
+    with RawWebSocket(server, handshake("/deny-then-raise")) as client:
+        assert client.response().status == 403
+        client.send(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")  # the handler finished: HTTP goes on
+        assert client.response().body == b"plain http"
+    assert server.stop() == 0
+    log = server.stderr_text()
+    assert log.count("RuntimeError: boom after the denial") == 1  # logged once, by the driver
+    assert "pending" not in log  # no handler task left hanging
+
+
 def test_app_error_after_accept_closes_1011_and_is_logged(server_factory: Any) -> None:
     server = server_factory([APP])
 
