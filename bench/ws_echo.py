@@ -270,6 +270,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 def run_rate(args: argparse.Namespace) -> None:
     results: dict[tuple[str, int], list[float]] = {}
+    costs: dict[tuple[str, int], list[float]] = {}
     for round_number in range(args.rounds):
         for size in args.size:
             for name in args.servers:
@@ -289,15 +290,21 @@ def run_rate(args: argparse.Namespace) -> None:
                 finally:
                     proc.stop()
                 results.setdefault((name, size), []).append(rate)
+                # Server CPU per message (warm-up included on both sides of the ratio): steadier
+                # than the rate on a machine that other work shares.
+                costs.setdefault((name, size), []).append(cpu / (rate * (args.warmup + args.duration)) * 1e6)
                 log(f"round {round_number + 1} {name} {size} B: {rate:,.0f} msg/s (server cpu {cpu:.1f}s, client cpu {client_cpu:.1f}s, over {args.warmup + args.duration:.0f}s)")
-    print(f"\n| server | message | msg/s (median of {args.rounds}) | vs uvicorn |")
-    print("| --- | --- | ---: | ---: |")
+    print(f"\n| server | message | msg/s (median of {args.rounds}) | vs uvicorn | server CPU µs / msg | vs uvicorn |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
     for size in args.size:
         base = statistics.median(results[("uvicorn", size)]) if ("uvicorn", size) in results else None
+        base_cost = statistics.median(costs[("uvicorn", size)]) if ("uvicorn", size) in costs else None
         for name in args.servers:
             median = statistics.median(results[(name, size)])
+            cost = statistics.median(costs[(name, size)])
             ratio = f"{median / base:.2f}x" if base else "-"
-            print(f"| {name} | {size:,} B | {median:,.0f} | {ratio} |")
+            cost_ratio = f"{base_cost / cost:.2f}x" if base_cost else "-"
+            print(f"| {name} | {size:,} B | {median:,.0f} | {ratio} | {cost:.1f} | {cost_ratio} |")
 
 
 def run_idle(args: argparse.Namespace) -> None:
