@@ -773,6 +773,8 @@ class _Session:
         self._log_lifetime()
 
     def _log_lifetime(self) -> None:
+        """A second access-log line when the WebSocket ends: its lifetime as the duration, then
+        the close code (the first, with the 101, was written by the driver at the handshake)."""
         if not access_log.isEnabledFor(logging.INFO):
             return
         head = self.exchange.head
@@ -781,9 +783,10 @@ class _Session:
             time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
             head.method + b" " + head.target + b" HTTP/" + head.http_version,
             101, 0, head.headers.get(b"referer", b"-"), head.headers.get(b"user-agent", b"-"),
+            int((time.monotonic() - self.opened_at) * 1_000_000),
         )
         code = self.disconnect[0] if self.disconnect else ABNORMAL
-        access_log.info("%s websocket closed %d after %.3fs", line, code, time.monotonic() - self.opened_at)
+        access_log.info("%s websocket closed %d", line, code)
 
 
 _HEAD_16 = struct.Struct("!BBH").pack
