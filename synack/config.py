@@ -103,6 +103,23 @@ class Config:
     ssl_ciphers: str | None = _setting(None, "OpenSSL cipher list for TLS 1.2 (default: Python's secure list)",
                                        "tls", metavar="CIPHERS")
 
+    # proxy
+    forwarded_allow_ips: str | None = _setting(
+        None,
+        "peers trusted to name the client, scheme and host (proxy headers, PROXY protocol):"
+        " IP addresses and CIDR networks, comma-separated, or * (default: $FORWARDED_ALLOW_IPS,"
+        " else 127.0.0.1,::1; a UNIX-socket peer is always trusted)",
+        "proxy", metavar="ADDRESSES",
+    )
+    proxy_headers: str = _setting(
+        "auto", "which headers a trusted peer names the client with (auto: Forwarded if present,"
+        " else X-Forwarded-For/-Proto/-Host/-Port)", "proxy", choices=("auto", "x-forwarded", "forwarded", "off"),
+    )
+    proxy_protocol: str = _setting(
+        "off", "expect a HAProxy PROXY protocol header (v1, v2 or either) on each connection from a trusted"
+        " peer", "proxy", choices=("off", "v1", "v2", "auto"),
+    )
+
     # The core's Limits and the driver's Timeouts: their fields are declared there.
     limits: Limits = _section(Limits)
     timeouts: Timeouts = _section(Timeouts)

@@ -32,6 +32,7 @@ from .config import Address, Config, parse_address
 from .logs import LogSetupError, error_log, setup_logging
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
+from .server.proxy import Forwarding, Trust, trust_from
 from .server.tls import ServerTls, TlsError, TlsSettings
 from .server.tls import load as load_tls
 from .server.worker import (
@@ -156,9 +157,18 @@ def _socket_activation() -> list[socket.socket] | None:
     return sockets
 
 
+def _trust(config: Config) -> Trust:
+    try:
+        return trust_from(config.forwarded_allow_ips)
+    except ValueError as error:
+        raise StartupError(str(error)) from None
+
+
 def _worker_settings(config: Config, tls: ServerTls | None = None, owned: bool = True) -> WorkerSettings:
+    trust = _trust(config)
     return WorkerSettings(
         tls=tls,
+        forwarding=None if config.proxy_headers == "off" else Forwarding(trust, config.proxy_headers),
         server_header=config.server_header.encode("ascii"),
         access_log=config.access_log != "off",
         root_path=config.root_path,
@@ -204,6 +214,7 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
     except LogSetupError as error:
         raise StartupError(str(error)) from None
     tls = load_tls_context(config)  # (the master's copy only checks the files: workers load theirs)
+    _trust(config)  # (a bad --forwarded-allow-ips is a one-line error before anything starts)
     if config.check:
         _load(config)
         error_log.info("%s loads", config.app or "the current directory")

@@ -86,6 +86,9 @@ class Request:
     #: The effective host (RFC 9110 §7.2, RFC 9112 §3.2.2): an absolute-form target's
     #: authority, else the Host field's value; None when there is neither (HTTP/1.0).
     host: bytes | None = None
+    #: Whether a Forwarded or X-Forwarded-* field is present (RFC 7239): what a proxy may say
+    #: about the client, scheme and host (believed only from trusted peers, by the driver).
+    forwarded: bool = False
     _headers: Headers | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -30,9 +30,15 @@ EMPTY_EOM = EndOfMessage()
 _FRAMING_NONE, _FRAMING_LENGTH, _FRAMING_CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
 
 _BARE_LF_LINES = re.compile(rb"\r?\n")
+#: Fields that proxies use to name the client, scheme and host (RFC 7239 and the de-facto
+#: X-Forwarded-*): the Request says whether any is present, so that the driver, which believes
+#: them only from trusted peers, looks no further for the great majority of requests.
+_PROXY_FIELDS = frozenset(
+    (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port")
+)
 _SPECIAL = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
-)
+) | _PROXY_FIELDS
 _STRICT_HEAD_FULLMATCH = grammar.STRICT_HEAD.fullmatch
 _STRICT_FIELDS = grammar.STRICT_FIELD.findall
 _REQUEST_LINE_PREFIX = grammar.REQUEST_LINE_PREFIX.fullmatch
@@ -349,7 +355,7 @@ def _build_request(
         upgrade = upgrade_values[0]
     return Request(
         method, target, version, items, raw, keep_alive, expect_continue, framing, length, upgrade,
-        path, query, host,
+        path, query, host, not _PROXY_FIELDS.isdisjoint(special),
     )
 
 

@@ -11,6 +11,7 @@ from ..h1 import Limits
 from ..logs import access_log, error_log
 from .exchange import Handler
 from .timeouts import Timeouts
+from .proxy import Forwarding
 from .tls import ServerTls
 
 __all__ = ["ServerContext", "Connection", "expire_deadlines", "access_log_enabled"]
@@ -46,6 +47,7 @@ class ServerContext:
         root_path: str = "",
         scheme: str = "http",
         tls: ServerTls | None = None,
+        forwarding: Forwarding | None = None,
     ) -> None:
         self.loop = loop
         #: The clock every deadline is armed from (``loop.time``; a test harness may swap it).
@@ -59,6 +61,8 @@ class ServerContext:
         self.scheme = "https" if tls is not None else scheme
         #: The TLS context and what its connections share, when serving TLS.
         self.tls = tls
+        #: Proxy headers from trusted peers (``--proxy-headers``), or None when off.
+        self.forwarding = forwarding
         self.connections: set[Connection] = set()
         self.now = loop.time()
         #: The ``date`` and ``server`` field lines, refreshed once a second by the worker.

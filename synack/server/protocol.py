@@ -45,6 +45,7 @@ from ..logs import access_line, access_log, error_log, format_peer, rejected_lin
 from . import sendfile
 from .context import ServerContext, expire_deadlines
 from .exchange import BodyError, ClientDisconnected, Exchange, RawStream, TlsInfo
+from .proxy import Forwarding
 from .stream import UpgradedStream
 
 __all__ = ["HttpProtocol", "ServerContext", "expire_deadlines"]  # (the last two live in context.py)
@@ -88,6 +89,8 @@ class HttpProtocol(asyncio.Protocol):
         self.scheme = context.scheme
         #: What the TLS handshake settled (set in connection_made), or None.
         self.tls: TlsInfo | None = None
+        #: Reads proxy headers into each exchange, when the peer is a trusted proxy.
+        self.forwarding: Forwarding | None = None
         self.closed = False
         self.write_paused = False
         self.reading_paused = False
@@ -124,6 +127,9 @@ class HttpProtocol(asyncio.Protocol):
             self.client, self.server = self.origin
         if context.tls is not None:
             self.tls = context.tls.describe(transport)
+        forwarding = context.forwarding
+        if forwarding is not None and (self.client is None or self.client[0] in forwarding.trust):
+            self.forwarding = forwarding
         self._arm(_HEAD, context.timeouts.head)
         if error_log.isEnabledFor(logging.DEBUG):
             error_log.debug("connection open from %s", format_peer(self.client))
@@ -323,6 +329,8 @@ class HttpProtocol(asyncio.Protocol):
         context.requests += 1  # (for --max-requests)
         if context.access_log:
             self.started = _monotonic()  # the access log's duration
+        if request.forwarded and self.forwarding is not None:
+            self.forwarding.apply(exchange)  # a trusted proxy names the client, scheme and host
         if context.shutting_down:
             connection.close_after_response()
         if context.respond_now is not None and self._respond_now(exchange):
@@ -451,7 +459,8 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(last)
         context = self.context
         if context.access_log:
-            self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent)
+            self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent,
+                             exchange.client)
         if self.exchange is not exchange:
             return
         self.exchange = None
@@ -490,7 +499,7 @@ class HttpProtocol(asyncio.Protocol):
         """Write the 101 ``head``; from now on the connection's bytes belong to the stream."""
         self.write(head)
         if self.context.access_log:
-            self._log_access(exchange.head, 101, 0)
+            self._log_access(exchange.head, 101, 0, exchange.client)
         trailing, eof = self.connection.trailing_data
         stream = UpgradedStream(self, exchange)
         self._stream = stream
@@ -582,7 +591,8 @@ class HttpProtocol(asyncio.Protocol):
             connection.default_headers = self.context.default_headers
             self.write(error_response(connection, status, message))
             if request is not None:
-                self._log_access(request, status, 0)
+                exchange = self.exchange
+                self._log_access(request, status, 0, exchange.client if exchange is not None else self.client)
             elif self.context.access_log:
                 access_log.info(rejected_line(self.client, self.context.log_time, status))
             self.graceful_close()
@@ -671,13 +681,13 @@ class HttpProtocol(asyncio.Protocol):
 
     # ------------------------------------------------------------------ logging
 
-    def _log_access(self, request: Request, status: int, size: int) -> None:
+    def _log_access(self, request: Request, status: int, size: int, client: tuple[str, int] | None) -> None:
         if not self.context.access_log:
             return
         headers = request.headers
         access_log.info(
             access_line(
-                self.client,
+                client,
                 self.context.log_time,
                 _request_line(request),
                 status,

@@ -43,6 +43,7 @@ from .exchange import Handler
 from .listeners import describe, handshakes_in_progress, refuse_new_connections
 from .preface import Refused, read_preface
 from .protocol import HttpProtocol
+from .proxy import Forwarding
 from .timeouts import Timeouts
 from .tls import ServerTls
 
@@ -126,6 +127,8 @@ class WorkerSettings:
     loop: str = "auto"
     #: The loaded TLS context (``server/tls.py``) when serving HTTPS.
     tls: ServerTls | None = None
+    #: Proxy headers from trusted peers (``server/proxy.py``), or None (``--proxy-headers off``).
+    forwarding: Forwarding | None = None
     #: Connections accepted per readiness event (``SHARED_ACCEPT_BATCH`` under a supervisor).
     accept_batch: int = ACCEPT_BATCH
     #: Whether this server created its listening sockets. An inherited one (``--fd``, e.g.
@@ -262,6 +265,7 @@ class Worker:
             access_log=settings.access_log,
             root_path=settings.root_path,
             tls=settings.tls,
+            forwarding=settings.forwarding,
         )
         self.context.on_connection_lost.append(self._connection_lost)
         self.acceptors = [_Acceptor(self, sock) for sock in sockets]

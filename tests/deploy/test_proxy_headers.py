@@ -1,0 +1,117 @@
+"""Proxy headers (--forwarded-allow-ips, --proxy-headers): only a trusted peer names the client,
+scheme and host; the chain is walked from the right; malformed values are ignored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, Server
+from tests.helpers import RawClient
+
+
+def _seen(server: Server, headers: bytes, path: bytes = b"/") -> dict:
+    with RawClient(server) as client:
+        client.send(b"GET " + path + b" HTTP/1.1\r\nHost: synack.test\r\n" + headers + b"\r\n")
+        response = client.response()
+    assert response.status == 200, response
+    return json.loads(response.body)
+
+
+XFF = b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: example.com\r\n"
+
+
+def test_a_trusted_peer_names_client_scheme_and_host(server_factory) -> None:
+    server = server_factory(["deploy_app:app"])  # default: 127.0.0.1 and ::1 are trusted
+    seen = _seen(server, XFF)
+    assert seen["client"] == ["203.0.113.7", 0]
+    assert seen["scheme"] == "https"
+    assert seen["host"] == "example.com"
+    # The access log shows the real client.
+    assert '203.0.113.7 - - [' in server.stderr_text()
+
+
+def test_wsgi_sees_the_forwarded_client_scheme_and_host(server_factory) -> None:
+    server = server_factory(["deploy_app:wsgi"])
+    seen = _seen(server, XFF + b"X-Forwarded-Port: 8443\r\n")
+    assert seen["REMOTE_ADDR"] == "203.0.113.7"
+    assert seen["wsgi.url_scheme"] == "https"
+    assert seen["HTTP_HOST"] == "example.com:8443"
+
+
+def test_an_untrusted_peer_is_not_believed(server_factory) -> None:
+    server = server_factory(["deploy_app:app", "--forwarded-allow-ips", "10.0.0.1"])
+    seen = _seen(server, XFF + b"Forwarded: for=198.51.100.1;proto=https\r\n")
+    assert seen["client"][0] == "127.0.0.1"
+    assert seen["scheme"] == "http"
+    assert seen["host"] == "synack.test"
+
+
+def test_the_environment_variable_sets_the_trusted_peers(server_factory) -> None:
+    server = server_factory(["deploy_app:app"], env={"FORWARDED_ALLOW_IPS": "10.0.0.1"})
+    assert _seen(server, XFF)["client"][0] == "127.0.0.1"
+    server = server_factory(["deploy_app:app"], env={"FORWARDED_ALLOW_IPS": "*"})
+    assert _seen(server, XFF)["client"][0] == "203.0.113.7"
+
+
+def test_the_chain_is_walked_from_the_right_to_the_first_untrusted_hop(server_factory) -> None:
+    server = server_factory(["deploy_app:app", "--forwarded-allow-ips", "127.0.0.1, 10.0.0.0/8"])
+    # 198.51.100.1 is what the client claimed; 203.0.113.9 connected to the trusted 10.1.2.3.
+    seen = _seen(server, b"X-Forwarded-For: 198.51.100.1, 203.0.113.9\r\nX-Forwarded-For: 10.1.2.3\r\n"
+                         b"X-Forwarded-Proto: http, https, http\r\n")
+    assert seen["client"] == ["203.0.113.9", 0]
+    assert seen["scheme"] == "https"  # the proto the client's hop saw
+    # Everyone trusted: the leftmost address is the client.
+    server = server_factory(["deploy_app:app", "--forwarded-allow-ips", "*"])
+    assert _seen(server, b"X-Forwarded-For: 198.51.100.1, 10.1.2.3\r\n")["client"] == ["198.51.100.1", 0]
+
+
+def test_rfc7239_forwarded(server_factory) -> None:
+    server = server_factory(["deploy_app:app"])
+    seen = _seen(server, b'Forwarded: for="[2001:db8:cafe::17]:4711";proto=https;host=example.org\r\n')
+    assert seen["client"] == ["2001:db8:cafe::17", 4711]
+    assert seen["scheme"] == "https" and seen["host"] == "example.org"
+    # auto: Forwarded wins over X-Forwarded-* when both are present.
+    seen = _seen(server, b"Forwarded: for=192.0.2.60;proto=http\r\n" + XFF)
+    assert seen["client"] == ["192.0.2.60", 0] and seen["scheme"] == "http"
+    # An obfuscated node is a client without an address.
+    assert _seen(server, b"Forwarded: for=_hidden, for=127.0.0.1\r\n")["client"] is None
+
+
+@pytest.mark.parametrize("headers", [
+    b"X-Forwarded-For: not-an-address\r\nX-Forwarded-Proto: https\r\n",
+    b"X-Forwarded-For: 203.0.113.7:99999\r\n",
+    b'Forwarded: for="[::1\r\n',
+    b"Forwarded: for=203.0.113.7;for=198.51.100.1\r\n",
+    b"Forwarded: proto=https\r\n",
+    b"Forwarded: nonsense\r\n",
+], ids=["xff-word", "xff-port", "forwarded-open-quote", "forwarded-twice", "forwarded-no-for", "forwarded-no-equals"])
+def test_malformed_values_are_ignored(server_factory, headers: bytes) -> None:
+    server = server_factory(["deploy_app:app"])
+    seen = _seen(server, headers)
+    assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
+
+
+def test_a_bad_forwarded_host_is_ignored(server_factory) -> None:
+    server = server_factory(["deploy_app:app"])
+    seen = _seen(server, b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Host: bad host/\r\n")
+    assert seen["client"][0] == "203.0.113.7" and seen["host"] == "synack.test"
+
+
+@pytest.mark.parametrize(("mode", "believed"), [("off", ()), ("x-forwarded", ("x",)), ("forwarded", ("f",))])
+def test_proxy_headers_modes(server_factory, mode: str, believed: tuple[str, ...]) -> None:
+    server = server_factory(["deploy_app:app", "--proxy-headers", mode])
+    assert (_seen(server, XFF)["client"][0] == "203.0.113.7") == ("x" in believed)
+    assert (_seen(server, b"Forwarded: for=192.0.2.60\r\n")["client"][0] == "192.0.2.60") == ("f" in believed)
+
+
+def test_a_bad_trusted_address_is_a_one_line_error() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "synack", "--forwarded-allow-ips", "127.0.0.1,nope"],
+                            capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "synack: error: --forwarded-allow-ips: 'nope' is not an IP address or network"
