@@ -33,6 +33,7 @@ from .logs import LogSetupError, error_log, setup_logging
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
 from .server.proxy import Forwarding, Trust, trust_from
+from .server.proxy_protocol import ProxyProtocol
 from .server.tls import ServerTls, TlsError, TlsSettings
 from .server.tls import load as load_tls
 from .server.worker import (
@@ -169,6 +170,7 @@ def _worker_settings(config: Config, tls: ServerTls | None = None, owned: bool =
     return WorkerSettings(
         tls=tls,
         forwarding=None if config.proxy_headers == "off" else Forwarding(trust, config.proxy_headers),
+        proxy_protocol=None if config.proxy_protocol == "off" else ProxyProtocol(config.proxy_protocol, trust),
         server_header=config.server_header.encode("ascii"),
         access_log=config.access_log != "off",
         root_path=config.root_path,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from ..h1 import ServerConnection, error_response
 from ..logs import access_log, error_log, format_peer, rejected_line
@@ -31,7 +31,7 @@ TLS_HANDSHAKE = 0x16
 
 #: Reads the PROXY protocol header from the socket, given the peer address and the deadline;
 #: returns the addresses it carries (None: keep the socket's own). See ``server/proxy.py``.
-ProxyReader = Callable[[asyncio.AbstractEventLoop, socket.socket, float], "asyncio.Future[Origin | None]"]
+ProxyReader = Callable[[asyncio.AbstractEventLoop, socket.socket, float], Awaitable["Origin | None"]]
 
 
 class Refused(Exception):

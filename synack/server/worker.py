@@ -44,6 +44,7 @@ from .listeners import describe, handshakes_in_progress, refuse_new_connections
 from .preface import Refused, read_preface
 from .protocol import HttpProtocol
 from .proxy import Forwarding
+from .proxy_protocol import ProxyProtocol
 from .timeouts import Timeouts
 from .tls import ServerTls
 
@@ -129,6 +130,8 @@ class WorkerSettings:
     tls: ServerTls | None = None
     #: Proxy headers from trusted peers (``server/proxy.py``), or None (``--proxy-headers off``).
     forwarding: Forwarding | None = None
+    #: The PROXY protocol header expected from trusted peers, or None (``--proxy-protocol off``).
+    proxy_protocol: ProxyProtocol | None = None
     #: Connections accepted per readiness event (``SHARED_ACCEPT_BATCH`` under a supervisor).
     accept_batch: int = ACCEPT_BATCH
     #: Whether this server created its listening sockets. An inherited one (``--fd``, e.g.
@@ -549,13 +552,13 @@ class Worker:
 
     async def _connect(self, client: socket.socket) -> None:
         try:
-            tls = self.settings.tls
-            if tls is None:
+            tls, proxy_protocol = self.settings.tls, self.settings.proxy_protocol
+            if tls is None and proxy_protocol is None:
                 _, protocol = await self.loop.connect_accepted_socket(
                     lambda: HttpProtocol(self.context), client
                 )
             else:
-                protocol = await self._connect_tls(client, tls)
+                protocol = await self._connect_prefaced(client, tls, proxy_protocol)
             if self.context.shutting_down:
                 # Taken from the queue during the drain: one request, then close.
                 protocol.shutdown()
@@ -570,11 +573,21 @@ class Worker:
                 assert self._idle is not None
                 self._idle.set()
 
-    async def _connect_tls(self, client: socket.socket, tls: ServerTls) -> HttpProtocol:
-        """The preface (see ``server/preface.py``), then the TLS handshake: together they
-        must finish within the head timeout, counted from the accept."""
+    async def _connect_prefaced(self, client: socket.socket, tls: ServerTls | None,
+                                proxy_protocol: ProxyProtocol | None) -> HttpProtocol:
+        """The preface (a PROXY header from a trusted peer, the check that TLS follows; see
+        ``server/preface.py``), then the TLS handshake: together they must finish within the
+        head timeout, counted from the accept."""
         deadline = self.loop.time() + self.timeouts.head
-        origin = await read_preface(self.context, client, deadline, None)
+        reader = None
+        if proxy_protocol is not None and proxy_protocol.expected_from(client):
+            reader = proxy_protocol.read
+        origin = await read_preface(self.context, client, deadline, reader)
+        if tls is None:
+            _, protocol = await self.loop.connect_accepted_socket(
+                lambda: HttpProtocol(self.context, origin), client
+            )
+            return protocol
         _, protocol = await self.loop.connect_accepted_socket(
             lambda: HttpProtocol(self.context, origin), client, ssl=tls.context,
             ssl_handshake_timeout=max(deadline - self.loop.time(), 0.001),
