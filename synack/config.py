@@ -142,6 +142,11 @@ class Config:
     max_connections: int = _setting(10_000, "most concurrent connections; further clients wait in the backlog",
                                     "server", minimum=1)
     server_header: str = _setting("synack", "value of the Server response header (empty to omit)", "server")
+    shutdown_delay: float = _setting(
+        0.0, "on SIGTERM, keep serving this many seconds before draining (for load balancers and"
+        " Kubernetes endpoints that still route for a moment); a second SIGTERM ends the wait", "server",
+        minimum=0,
+    )
 
     pid: str | None = _setting(None, "write the server's process id to this file (removed at exit)", "server",
                                metavar="FILE")
@@ -289,7 +294,7 @@ class Setting:
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
     positional: bool = False
-    #: Smallest whole number allowed (ints only).
+    #: Smallest whole number allowed (ints); for seconds (floats), 0 admits zero.
     minimum: int | None = None
     #: The number that stands for ``None`` (max_body_bytes: 0 means no limit).
     none_value: int | None = None

@@ -171,6 +171,7 @@ def _worker_settings(config: Config, tls: ServerTls | None = None, owned: bool =
         tls=tls,
         forwarding=None if config.proxy_headers == "off" else Forwarding(trust, config.proxy_headers),
         proxy_protocol=None if config.proxy_protocol == "off" else ProxyProtocol(config.proxy_protocol, trust),
+        shutdown_delay=config.shutdown_delay,
         server_header=config.server_header.encode("ascii"),
         access_log=config.access_log != "off",
         root_path=config.root_path,
@@ -363,9 +364,12 @@ def _run_supervised(config: Config) -> int:
         error_log.info("worker %d: %s app loaded", os.getpid(), _interface(handler))
         return _serve(config, handler, listeners, tls, link=link)
 
-    settings = ArbiterSettings(workers=config.workers, graceful_timeout=config.timeouts.graceful,
+    # (The workers serve on for --shutdown-delay before their graceful drain begins.)
+    settings = ArbiterSettings(workers=config.workers,
+                               graceful_timeout=config.timeouts.graceful + config.shutdown_delay,
                                own_listeners=listeners.owned, worker_timeout=config.worker_timeout,
-                               max_worker_memory=config.max_worker_memory << 20)
+                               max_worker_memory=config.max_worker_memory << 20,
+                               shutdown_delay=config.shutdown_delay)
     try:
         return Arbiter(worker_main, settings, listeners.sockets).run()
     finally:

@@ -132,6 +132,8 @@ class WorkerSettings:
     forwarding: Forwarding | None = None
     #: The PROXY protocol header expected from trusted peers, or None (``--proxy-protocol off``).
     proxy_protocol: ProxyProtocol | None = None
+    #: On a stop, seconds to go on serving before the drain (``--shutdown-delay``).
+    shutdown_delay: float = 0.0
     #: Connections accepted per readiness event (``SHARED_ACCEPT_BATCH`` under a supervisor).
     accept_batch: int = ACCEPT_BATCH
     #: Whether this server created its listening sockets. An inherited one (``--fd``, e.g.
@@ -276,6 +278,8 @@ class Worker:
         self.accept_paused = False
         self._stop: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
+        #: Set by a second stop signal during ``--shutdown-delay``.
+        self._hurry: asyncio.Event | None = None
         self._checking_reload = False
         self._next_retire_request = 0.0
         #: Connections taken from the listen queue during a stop (for the closing line).
@@ -328,6 +332,8 @@ class Worker:
             error_log.info("Press CTRL+C to quit")
         self._report_ready()
         await self._stop.wait()
+        if self.ending is _Ending.STOP and self.settings.shutdown_delay:
+            await self._delay_shutdown(self.settings.shutdown_delay)
         self._watch_signals_while_draining(signals)
         await self._drain()
         for sig in signals:
@@ -348,6 +354,19 @@ class Worker:
         if self.ending is None and self._stop is not None:
             self.ending = ending
             self._stop.set()
+        elif self._hurry is not None:
+            self._hurry.set()  # a second signal during --shutdown-delay: drain now
+
+    async def _delay_shutdown(self, seconds: float) -> None:
+        """``--shutdown-delay``: go on serving (accepting too) while the load balancer or the
+        Kubernetes endpoints controller stops sending new connections here; then drain."""
+        error_log.info("stopping in %gs (--shutdown-delay); still serving until then", seconds)
+        self._hurry = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._hurry.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+        self._hurry = None
 
     # ------------------------------------------------------------------ signals and supervisor
 

@@ -75,6 +75,9 @@ class ArbiterSettings:
     worker_timeout: float | None = None
     #: Bytes of RSS above which a worker is replaced (the replacement first); 0: no limit.
     max_worker_memory: int = 0
+    #: ``--shutdown-delay``: on a stop the workers serve on for this long, new connections
+    #: included, so the arbiter leaves refusing them to the workers (they do it after it).
+    shutdown_delay: float = 0.0
 
 
 class Arbiter:
@@ -203,7 +206,7 @@ class Arbiter:
         # No new connection is queued from now on; the workers take what is queued and
         # close the last copies of the listeners (see the module docstring).
         for sock in self.listeners:
-            if self.settings.own_listeners:
+            if self.settings.own_listeners and not self.settings.shutdown_delay:
                 refuse_new_connections(sock)
             sock.close()
         os.close(self._alive_write)
