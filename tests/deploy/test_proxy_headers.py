@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, Server
 from tests.helpers import RawClient
+from tests.supervisor.helpers import wait_for
 
 
 def _seen(server: Server, headers: bytes, path: bytes = b"/") -> dict:
@@ -32,7 +33,8 @@ def test_a_trusted_peer_names_client_scheme_and_host(server_factory) -> None:
     assert seen["scheme"] == "https"
     assert seen["host"] == "example.com"
     # The access log shows the real client.
-    assert '203.0.113.7 - - [' in server.stderr_text()
+    # (The access line is written just after the response: wait for it.)
+    assert wait_for(lambda: "203.0.113.7 - - [" in server.stderr_text())
 
 
 def test_wsgi_sees_the_forwarded_client_scheme_and_host(server_factory) -> None:

@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import Server
 from tests.deploy.conftest import Certificates
 from tests.helpers import Reader, get
+from tests.supervisor.helpers import wait_for
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V1 = b"PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\n"
@@ -46,7 +47,8 @@ def test_v1_gives_the_real_client(server_factory) -> None:
     seen = _seen(server, V1)
     assert seen["client"] == ["203.0.113.7", 56324]
     assert seen["server"] == ["192.0.2.1", 443]
-    assert "203.0.113.7 - - [" in server.stderr_text()
+    # (The access line is written just after the response: wait for it.)
+    assert wait_for(lambda: "203.0.113.7 - - [" in server.stderr_text())
     # Several requests on the connection: the header is read once.
     with server.connect() as sock:
         sock.sendall(V1 + get(b"/") + get(b"/"))
