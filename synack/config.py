@@ -294,7 +294,7 @@ class Setting:
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
     positional: bool = False
-    #: Smallest whole number allowed (ints); for seconds (floats), 0 admits zero.
+    #: Smallest whole number allowed (ints only).
     minimum: int | None = None
     #: The number that stands for ``None`` (max_body_bytes: 0 means no limit).
     none_value: int | None = None
