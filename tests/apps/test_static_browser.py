@@ -76,7 +76,7 @@ def site(tmp_path: Path) -> Path:
     write(root / "page" / "index.html", PAGE)
     write(root / "page" / "img" / "pixel art.png", png(3, 2))
     write(root / "page" / "app.js", b"document.title = 'identity copy: should not run';\n")
-    write(root / "page" / "app.js.gz", gzip.compress(SCRIPT))
+    write(root / "page" / "app.js.gz", gzip.compress(SCRIPT, mtime=0))
     return root
 
 

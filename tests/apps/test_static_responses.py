@@ -52,7 +52,7 @@ def build_tree(root: Path) -> None:
     write(root / "image.png", PNG)
     write(root / "image.svg", "<svg xmlns='http://www.w3.org/2000/svg'/>\n")
     write(root / "noext", "no extension\n")
-    write(root / "archive.tar.gz", gzip.compress(b"tar"))
+    write(root / "archive.tar.gz", gzip.compress(b"tar", mtime=0))
     write(root / "site" / "index.html", "<p>site index</p>\n")
     write(root / "site" / "other.txt", "other\n")
     write(root / "custom" / "home.htm", "<p>custom index</p>\n")
@@ -67,10 +67,10 @@ def build_tree(root: Path) -> None:
     write(root / "comp" / "app.js", JS)
     write(root / "comp" / "app.js.br", b"BROTLI-BYTES")
     write(root / "comp" / "app.js.zst", b"ZSTD-BYTES!")
-    write(root / "comp" / "app.js.gz", gzip.compress(JS))
+    write(root / "comp" / "app.js.gz", gzip.compress(JS, mtime=0))
     write(root / "comp" / "plain.txt", "no siblings\n")
     write(root / "gzonly" / "text.txt", "gzip me " * 100)
-    write(root / "gzonly" / "text.txt.gz", gzip.compress(b"gzip me " * 100))
+    write(root / "gzonly" / "text.txt.gz", gzip.compress(b"gzip me " * 100, mtime=0))
     os.utime(root / "docs" / "a.txt", (OLD, OLD))
 
 
@@ -454,16 +454,16 @@ def test_ranges_through_curl(server: Server) -> None:
     ("", None, JS),
     ("identity", None, JS),
     ("gzip, deflate, br, zstd", "br", b"BROTLI-BYTES"),
-    ("gzip", "gzip", gzip.compress(JS)),
+    ("gzip", "gzip", gzip.compress(JS, mtime=0)),
     ("zstd, gzip", "zstd", b"ZSTD-BYTES!"),
-    ("br;q=0, gzip", "gzip", gzip.compress(JS)),
-    ("gzip;q=1.0, br;q=0.5", "gzip", gzip.compress(JS)),
+    ("br;q=0, gzip", "gzip", gzip.compress(JS, mtime=0)),
+    ("gzip;q=1.0, br;q=0.5", "gzip", gzip.compress(JS, mtime=0)),
     ("gzip;q=0.5, br;q=0.9", "br", b"BROTLI-BYTES"),
     ("*", "br", b"BROTLI-BYTES"),
     ("*;q=0", None, JS),
     ("deflate", None, JS),
     ("gzip;q=0.5, identity", None, JS),
-    ("gzip;q=0.5", "gzip", gzip.compress(JS)),
+    ("gzip;q=0.5", "gzip", gzip.compress(JS, mtime=0)),
 ])
 def test_precompressed_variants(server: Server, accept: str | None, coding: str | None, body: bytes) -> None:
     headers = {} if accept is None else {"Accept-Encoding": accept}
