@@ -4,6 +4,7 @@ per exchange. For comparing synack's own revisions, not peers.
 
     python bench/micro_driver.py [--workload asgi_hello|post_64k|static_1k|wsgi_hello]
                                  [--requests 50000] [--headers 1|8] [--loop asyncio|uvloop]
+                                 [--access-log FILE]  (default: the access log is off)
 
 Under ``valgrind --tool=callgrind`` the instruction count of two runs with different
 ``--requests`` gives instructions per request, repeatable whatever else the machine does
@@ -109,11 +110,15 @@ def make_request(workload: str, headers: int) -> tuple[bytes, bytes]:
     return method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n" + extra + b"\r\n", body
 
 
-async def main(requests: int, headers: int, workload: str) -> None:
+async def main(requests: int, headers: int, workload: str, access: str | None = None) -> None:
     loop = asyncio.get_running_loop()
+    if access is not None:
+        from synack.logs import setup_logging
+
+        setup_logging("info", access)
     # As the server runs by default: proxy headers from 127.0.0.1 (the fake peer) are read, so
     # this measures their cost on requests that carry none.
-    context = ServerContext(loop, make_handler(workload), Limits(), Timeouts(), access_log=False,
+    context = ServerContext(loop, make_handler(workload), Limits(), Timeouts(), access_log=access is not None,
                             forwarding=Forwarding(trust_from(None)))
     connections = 64  # like wrk -c64: one loop pass serves a batch of ready connections
     protocols = []
@@ -162,9 +167,11 @@ if __name__ == "__main__":
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--workload", choices=("asgi_hello", "post_64k", "static_1k", "wsgi_hello"),
                         default="asgi_hello")
+    parser.add_argument("--access-log", metavar="FILE", default=None,
+                        help="log each request to FILE (/dev/null to count only the formatting)")
     arguments = parser.parse_args()
     if arguments.loop == "uvloop":
         import uvloop
 
         uvloop.install()
-    asyncio.run(main(arguments.requests, arguments.headers, arguments.workload))
+    asyncio.run(main(arguments.requests, arguments.headers, arguments.workload, arguments.access_log))

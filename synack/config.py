@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .h1.limits import Limits
+from .logs import AccessFormat, AccessFormatError
 from .server.timeouts import Timeouts
 
 __all__ = ["Config", "ConfigError", "Setting", "SETTINGS", "Address", "parse_address"]
@@ -169,6 +170,16 @@ class Config:
         "stderr", "where each request is logged (Combined Log Format and the duration):"
         " stderr, - for stdout, a FILE, or off (--no-access-log)", "log", metavar="DEST", negative="off",
     )
+    access_log_format: str | None = _setting(
+        None, "the access line's fields, named in braces: {client} {time} {request_line} {method} {path}"
+        " {query} {status} {bytes} {duration_us} {referer} {user_agent} {request_id} {pid}"
+        " {header:NAME} {response_header:NAME} (default: Combined Log Format and the duration)",
+        "log", metavar="FORMAT",
+    )
+    log_format: str = _setting("text", "text lines, or one JSON object per line (both logs; the access"
+                               " entry's fields, duration_us among them)", "log", choices=("text", "json"))
+    log_config: str | None = _setting(None, "a logging.config.dictConfig file (JSON, or TOML if it ends in"
+                                      " .toml), applied after synack's own setup", "log", metavar="FILE")
     log_level: str = _setting("info", "log level, for the error log and the access log (which logs at info)",
                               "log", choices=("critical", "error", "warning", "info", "debug"))
 
@@ -195,6 +206,11 @@ class Config:
             raise ConfigError(f"--uds-mode must be octal permissions like 660 or 0600, got {self.uds_mode!r}")
         if not self.access_log:
             raise ConfigError("--access-log must be stderr, -, off or a file path, got ''")
+        if self.access_log_format is not None:
+            try:
+                AccessFormat(self.access_log_format)
+            except AccessFormatError as error:
+                raise ConfigError(str(error)) from None
         if not self.index or "/" in self.index:
             raise ConfigError("--index must be a plain file name")
         self._check_tls()

@@ -1,13 +1,27 @@
-"""Logging: logger names (synack.error, synack.access), the access-log line, and their setup."""
+"""Logging: logger names (synack.error, synack.access), the access-log line, and their setup.
+
+The default access line (``access_line``) is built by one f-string. ``--access-log-format``
+(named ``{fields}``) and ``--log-format json`` compile an ``AccessFormat`` instead, which the
+driver calls through ``custom_access()``; ``--log-config`` hands the loggers to
+``logging.config.dictConfig``.
+"""
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
+import logging.config
+import os
+import string
 import sys
+import tomllib
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "error_log", "access_log", "setup_logging", "LogSetupError", "access_line", "rejected_line", "escape",
-    "format_peer",
+    "format_peer", "AccessFormat", "AccessFormatError", "custom_access", "ACCESS_FIELDS", "JsonFormatter",
 ]
 
 error_log = logging.getLogger("synack.error")
@@ -18,30 +32,81 @@ class LogSetupError(Exception):
     """A log destination cannot be opened; the message says which and why."""
 
 
-def setup_logging(level: str = "info", access: bool | str = "stderr") -> None:
+#: What the driver calls instead of ``access_line`` when a custom format or JSON is asked for.
+_custom_access: AccessFormat | None = None
+
+
+def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_format: str = "text",
+                  access_format: str | None = None, log_config: str | None = None) -> None:
     """Errors to stderr with a timestamp; access lines, as they are, to ``access``: "stderr",
     "-" (stdout), "off" (or False), or a file path (appended to).
 
     The access log writes at INFO, so ``level`` governs it too: ``warning`` turns it off.
+    ``log_format`` "json" writes one JSON object per line in both logs; ``access_format``
+    names the access line's fields (``ACCESS_FIELDS``); ``log_config`` is a dictConfig file
+    (JSON, or TOML by its ``.toml`` suffix) applied last, so it may replace any of this.
 
     Raises:
-        LogSetupError: the access-log file cannot be opened.
+        LogSetupError: the access-log file cannot be opened, the format or the log config is invalid.
     """
+    global _custom_access
+    if log_format not in ("text", "json"):
+        raise LogSetupError(f"--log-format must be text or json, got {log_format!r}")
+    try:
+        custom = AccessFormat(access_format, json_lines=log_format == "json") if (
+            access_format is not None or log_format == "json") else None
+    except AccessFormatError as error:
+        raise LogSetupError(str(error)) from None
     error_handler = logging.StreamHandler(sys.stderr)
-    error_handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] %(levelname)s: %(message)s"))
+    error_handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
+        "[%(asctime)s] [%(process)d] %(levelname)s: %(message)s"))
     error_log.handlers[:] = [error_handler]
     error_log.setLevel(level.upper())
     error_log.propagate = False
     destination = access if isinstance(access, str) else ("stderr" if access else "off")
     access_log.propagate = False
+    _custom_access = custom
     if destination == "off":
         access_log.handlers[:] = []
         access_log.setLevel(logging.CRITICAL + 1)
-        return
-    access_handler = _access_handler(destination)
-    access_handler.setFormatter(logging.Formatter("%(message)s"))
-    access_log.handlers[:] = [access_handler]
-    access_log.setLevel(level.upper())
+    else:
+        access_handler = _access_handler(destination)
+        access_handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(message)s"))
+        access_log.handlers[:] = [access_handler]
+        access_log.setLevel(level.upper())
+    if log_config is not None:
+        _apply_log_config(log_config)
+
+
+def _apply_log_config(path: str) -> None:
+    """``logging.config.dictConfig`` from a JSON file, or a TOML one (by its suffix)."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read()
+    except OSError as error:
+        raise LogSetupError(f"cannot read --log-config {path}: {error.strerror or error}") from None
+    try:
+        if path.endswith(".toml"):
+            settings: Any = tomllib.loads(raw.decode("utf-8"))
+        else:
+            settings = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise LogSetupError(f"--log-config {path} is not valid {'TOML' if path.endswith('.toml') else 'JSON'}:"
+                            f" {error}") from None
+    if not isinstance(settings, dict):
+        raise LogSetupError(f"--log-config {path} must hold a dictConfig mapping (with version = 1)")
+    settings.setdefault("version", 1)
+    settings.setdefault("disable_existing_loggers", False)
+    try:
+        logging.config.dictConfig(settings)
+    except (ValueError, TypeError, AttributeError, ImportError) as error:
+        raise LogSetupError(f"--log-config {path}: {error}") from None
+
+
+def custom_access() -> AccessFormat | None:
+    """The compiled access format the driver uses instead of ``access_line``, or None for the
+    default Combined Log Format line (the fast path)."""
+    return _custom_access
 
 
 def _access_handler(destination: str) -> logging.Handler:
@@ -103,3 +168,197 @@ def rejected_line(client: tuple[str, int] | None, log_time: str, status: int) ->
     """The access-log line for a request rejected before its head could be parsed."""
     host = client[0] if client else "-"
     return f'{host} - - [{log_time}] "-" {status} - "-" "-" -'
+
+
+# ---------------------------------------------------------------------- named access formats
+
+
+class AccessFormatError(ValueError):
+    """An ``--access-log-format`` names an unknown field or is malformed."""
+
+
+#: The fields ``--access-log-format`` may name, as ``{name}``; besides them,
+#: ``{header:NAME}`` (a request field) and ``{response_header:NAME}``.
+ACCESS_FIELDS = {
+    "client": "the client's address (host)",
+    "time": "the local time, as in the Common Log Format",
+    "request_line": "method, target and version",
+    "method": "the request method",
+    "path": "the path, without the query",
+    "query": "the query, without the '?'",
+    "status": "the response status",
+    "bytes": "response body bytes sent",
+    "duration_us": "microseconds from the request head to the end of the response",
+    "referer": "the Referer field",
+    "user_agent": "the User-Agent field",
+    "request_id": "the X-Request-ID (a trusted peer's, else generated)",
+    "pid": "the worker's process id",
+}
+_HEADER_FIELDS = ("header", "response_header")
+#: The fields of a JSON access entry when no --access-log-format names them.
+_JSON_FIELDS = ("client", "method", "path", "query", "request_line", "status", "bytes", "duration_us",
+                "referer", "user_agent", "request_id", "pid")
+
+
+class AccessEntry:
+    """One finished request, as the driver describes it to an ``AccessFormat``."""
+
+    __slots__ = ("client", "log_time", "request", "status", "size", "duration_us", "exchange")
+
+    def __init__(self, client: tuple[str, int] | None, log_time: str, request: Any, status: int, size: int,
+                 duration_us: int, exchange: Any) -> None:
+        self.client = client
+        self.log_time = log_time
+        self.request = request
+        self.status = status
+        self.size = size
+        self.duration_us = duration_us
+        #: The request's ``Exchange`` (for response fields and the request id), or None.
+        self.exchange = exchange
+
+
+def _request_field(name: bytes) -> Callable[[AccessEntry], bytes | None]:
+    return lambda entry: entry.request.headers.get(name)
+
+
+def _response_field(name: bytes) -> Callable[[AccessEntry], bytes | None]:
+    def read(entry: AccessEntry) -> bytes | None:
+        exchange = entry.exchange
+        if exchange is None:
+            return None
+        for field_name, value in exchange.response_headers:
+            if field_name.lower() == name:
+                return bytes(value)
+        return None
+
+    return read
+
+
+def _request_id(entry: AccessEntry) -> str | None:
+    exchange = entry.exchange
+    return exchange.request_id if exchange is not None else None
+
+
+_GETTERS: dict[str, Callable[[AccessEntry], Any]] = {
+    "client": lambda entry: entry.client[0] if entry.client else None,
+    "time": lambda entry: entry.log_time,
+    "request_line": lambda entry: (entry.request.method + b" " + entry.request.target + b" HTTP/"
+                                   + entry.request.http_version),
+    "method": lambda entry: entry.request.method,
+    "path": lambda entry: entry.request.path,
+    "query": lambda entry: entry.request.query,
+    "status": lambda entry: entry.status,
+    "bytes": lambda entry: entry.size,
+    "duration_us": lambda entry: entry.duration_us,
+    "referer": lambda entry: entry.request.headers.get(b"referer"),
+    "user_agent": lambda entry: entry.request.headers.get(b"user-agent"),
+    "request_id": _request_id,
+    "pid": lambda entry: os.getpid(),
+}
+
+
+class AccessFormat:
+    """A compiled ``--access-log-format`` (``{client} "{request_line}" {status} {duration_us}``),
+    written as text (client bytes escaped, a missing value as ``-``) or, with ``json_lines``,
+    as one JSON object per line holding the named fields (all of ``_JSON_FIELDS`` by default).
+
+    Raises:
+        AccessFormatError: an unknown field, a stray brace or a header field without a name.
+    """
+
+    def __init__(self, template: str | None, *, json_lines: bool = False) -> None:
+        self.json_lines = json_lines
+        #: Literal text and (key, getter) pairs, in order.
+        self.parts: list[str | tuple[str, Callable[[AccessEntry], Any]]] = []
+        if template is None:
+            self.parts = [(name, _GETTERS[name]) for name in _JSON_FIELDS]
+            return
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as error:
+            raise AccessFormatError(f"--access-log-format {template!r}: {error} (write {{{{ for a brace)") from None
+        for literal, name, spec, conversion in parsed:
+            if literal:
+                self.parts.append(literal)
+            if name is None:
+                continue
+            self.parts.append(self._field(name, spec or "", conversion))
+
+    @staticmethod
+    def _field(name: str, spec: str, conversion: str | None) -> tuple[str, Callable[[AccessEntry], Any]]:
+        if conversion is not None:
+            raise AccessFormatError(f"--access-log-format: {{{name}!{conversion}}}: conversions are not supported")
+        if name in _HEADER_FIELDS:
+            if not spec:
+                raise AccessFormatError(f"--access-log-format: {{{name}:NAME}} needs a field name")
+            field = spec.lower().encode("latin-1")
+            getter = _request_field(field) if name == "header" else _response_field(field)
+            return f"{name}_{spec.lower().replace('-', '_')}", getter
+        if name not in _GETTERS:
+            known = ", ".join(sorted([*_GETTERS, "header:NAME", "response_header:NAME"]))
+            raise AccessFormatError(f"--access-log-format: unknown field {{{name}}}; the fields are {known}")
+        if spec:
+            raise AccessFormatError(f"--access-log-format: {{{name}:{spec}}}: only header fields take a name")
+        return name, _GETTERS[name]
+
+    def __call__(self, client: tuple[str, int] | None, log_time: str, request: Any, status: int, size: int,
+                 duration_us: int, exchange: Any) -> None:
+        """Log one request (the driver's hook)."""
+        entry = AccessEntry(client, log_time, request, status, size, duration_us, exchange)
+        if self.json_lines:
+            fields = self.values(entry)
+            access_log.info("%s %s", fields.get("request_line", ""), status, extra={"access": fields})
+        else:
+            access_log.info(self.text(entry))
+
+    def values(self, entry: AccessEntry) -> dict[str, Any]:
+        """The named fields' values: numbers as numbers, client bytes decoded (Latin-1)."""
+        values: dict[str, Any] = {}
+        for part in self.parts:
+            if isinstance(part, tuple):
+                value = part[1](entry)
+                values[part[0]] = value.decode("latin-1") if isinstance(value, bytes) else value
+        return values
+
+    def text(self, entry: AccessEntry) -> str:
+        pieces: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                pieces.append(part)
+                continue
+            value = part[1](entry)
+            if value is None or value == b"":
+                pieces.append("-")
+            elif isinstance(value, bytes):
+                pieces.append(escape(value))
+            elif isinstance(value, str):
+                pieces.append(escape(value.encode("utf-8", "replace")))
+            else:
+                pieces.append(str(value))
+        return "".join(pieces)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, pid, and the message,
+    the exception's traceback, or an access entry's fields (``duration_us`` among them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+        }
+        fields = getattr(record, "access", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        else:
+            entry["message"] = record.getMessage()
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=True, default=str)

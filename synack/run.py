@@ -213,7 +213,8 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
         StartupError: a listener could not be bound or the app could not be loaded.
     """
     try:
-        setup_logging(config.log_level, config.access_log)
+        setup_logging(config.log_level, config.access_log, log_format=config.log_format,
+                      access_format=config.access_log_format, log_config=config.log_config)
     except LogSetupError as error:
         raise StartupError(str(error)) from None
     tls = load_tls_context(config)  # (the master's copy only checks the files: workers load theirs)

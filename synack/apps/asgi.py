@@ -82,7 +82,8 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
 
     ``root_path`` is the prefix a proxy stripped before forwarding (uvicorn's ``--root-path``):
     ``path`` and ``raw_path`` are the full paths, i.e. the prefix plus the request's path.
-    ``state`` (the lifespan state) is shallow-copied so one request cannot leak into the next.
+    ``state`` (the lifespan state) is shallow-copied so one request cannot leak into the next;
+    the copy holds the request's ``request_id`` too.
     """
     head = exchange.head
     # Path and query as the core split them (absolute-form included, RFC 9112 §3.2.2); the
@@ -118,8 +119,10 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         "server": exchange.server,
         "extensions": _EXTENSIONS.copy(),
     }
-    if state is not None:
-        scope["state"] = state.copy()
+    # The request's X-Request-ID (a trusted peer's, else a new one) in a copy of the lifespan state.
+    request_state = state.copy() if state is not None else {}
+    request_state["request_id"] = exchange.request_id
+    scope["state"] = request_state
     if scheme != "http":  # (plain http, the common case, skips the property call)
         tls = exchange.tls
         if tls is not None:  # (https may also come from a trusted proxy, without TLS here)

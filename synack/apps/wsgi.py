@@ -329,6 +329,8 @@ def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
             # RFC 9110 §5.3: repeated fields combine with ", ". Cookie is the exception: its
             # separator is "; " (RFC 9113 §8.2.3), and ", " would corrupt the last cookie.
             environ[key] = previous + ("; " if key == "HTTP_COOKIE" else ", ") + text
+    # A trusted peer's X-Request-ID, else a new one (an untrusted client's is replaced).
+    environ["HTTP_X_REQUEST_ID"] = exchange.request_id
     return environ
 
 

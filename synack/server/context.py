@@ -8,8 +8,9 @@ import logging
 from typing import Any, Protocol
 
 from ..h1 import Limits
-from ..logs import access_log, error_log
+from ..logs import access_log, custom_access, error_log
 from .exchange import Handler
+from .request_id import RequestIds
 from .timeouts import Timeouts
 from .proxy import Forwarding
 from .tls import ServerTls
@@ -57,6 +58,11 @@ class ServerContext:
         self.timeouts = timeouts
         self.server_header = server_header
         self.access_log = access_log and access_log_enabled()
+        #: A named or JSON access format (``--access-log-format``, ``--log-format json``), or None
+        #: for the default line.
+        self.access_custom = custom_access()
+        #: X-Request-IDs, made when something asks for one.
+        self.request_ids = RequestIds()
         self.root_path = root_path
         self.scheme = "https" if tls is not None else scheme
         #: The TLS context and what its connections share, when serving TLS.

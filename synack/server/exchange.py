@@ -169,6 +169,10 @@ class Channel(Protocol):
         """Write ``head`` (a 101 response) and hand the connection over as a raw stream."""
         ...
 
+    def request_id(self, head: Request) -> str:
+        """The ``X-Request-ID`` of ``head``: the one a trusted peer sent, else a new one."""
+        ...
+
 
 @runtime_checkable
 class Handler(Protocol):
@@ -212,6 +216,7 @@ class Exchange:
         "_error",
         "_ended",
         "after_handler",
+        "_request_id",
     )
 
     def __init__(
@@ -251,6 +256,7 @@ class Exchange:
         self._ended = False
         #: Awaited by the driver once the handler returned (an adapter's last word), or None.
         self.after_handler: Callable[[], Awaitable[None]] | None = None
+        self._request_id: str | None = None
 
     # ------------------------------------------------------------------ request body
 
@@ -259,6 +265,19 @@ class Exchange:
         """Whether the client connection is gone (lost; a transport still closing after a
         failed write is reported by the next send)."""
         return self._channel.closed
+
+    @property
+    def request_id(self) -> str:
+        """This request's ``X-Request-ID``: a trusted peer's, else a new one (decided on first use)."""
+        request_id = self._request_id
+        if request_id is None:
+            request_id = self._request_id = self._channel.request_id(self.head)
+        return request_id
+
+    @property
+    def response_headers(self) -> Any:
+        """The response's header fields as the app gave them ((name, value) byte pairs)."""
+        return self._headers
 
     @property
     def tls(self) -> TlsInfo | None:

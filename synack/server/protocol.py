@@ -679,10 +679,17 @@ class HttpProtocol(asyncio.Protocol):
             grace = self.context.time() + DRAIN_FIRST_REQUEST_GRACE
             self.deadline = min(self.deadline, grace) if self.deadline else grace
 
+    def request_id(self, head: Request) -> str:
+        """``X-Request-ID`` of ``head`` (see ``server/request_id.py``)."""
+        return self.context.request_ids.for_request(head.headers, self.client, self.origin is not None)
+
     # ------------------------------------------------------------------ logging
 
     def _log_access(self, request: Request, status: int, size: int, client: tuple[str, int] | None) -> None:
         if not self.context.access_log:
+            return
+        if self.context.access_custom is not None:
+            self._log_custom(request, status, size, client)
             return
         headers = request.headers
         access_log.info(
@@ -697,6 +704,13 @@ class HttpProtocol(asyncio.Protocol):
                 int((_monotonic() - self.started) * 1_000_000),
             )
         )
+
+    def _log_custom(self, request: Request, status: int, size: int, client: tuple[str, int] | None) -> None:
+        """``--access-log-format`` / ``--log-format json``: the compiled ``logs.AccessFormat``."""
+        exchange = self.exchange
+        self.context.access_custom(client, self.context.log_time, request, status, size,
+                                   int((_monotonic() - self.started) * 1_000_000),
+                                   exchange if exchange is not None and exchange.head is request else None)
 
 
 _EAGER = sys.version_info >= (3, 12)

@@ -1,0 +1,208 @@
+"""Logs people can query, with a real ``python -m synack``: ``--access-log-format`` with named
+fields, ``--log-format json`` (both logs, one object per line), ``--log-config`` (dictConfig
+from JSON or TOML)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_operate import _env, _listener, _run_to_end
+
+
+def _run_with_headers(args: list[str], request: bytes) -> tuple[bytes, str, str]:
+    """Serve one raw ``request`` (sent as is on a fresh connection), stop; response, stdout, stderr."""
+    import signal
+    import socket
+
+    from tests.helpers import Reader
+
+    listener = _listener()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synack", "--fd", str(listener.fileno()), *args], env=_env(),
+        pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=10) as sock:
+            sock.sendall(request)
+            response = Reader(sock).response()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+        listener.close()
+    return response.body, out.decode(), err.decode()
+
+
+REQUEST = (b"GET /fields?x=1&y=%22 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\nUser-Agent: probe/1\r\n"
+           b"X-Trace: a\"b\\c\r\nConnection: close\r\n\r\n")
+
+
+def test_named_fields_in_a_custom_access_format() -> None:
+    template = ('{client}|{request_line}|{method}|{path}|{query}|{status}|{bytes}|{duration_us}|{referer}'
+                '|{user_agent}|{header:x-trace}|{header:x-absent}|{response_header:Content-Type}|{pid}|{{lit}}')
+    body, out, err = _run_with_headers(["--access-log", "-", "--access-log-format", template, "hello:app"], REQUEST)
+    assert body == b"Hello, world!"
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    fields = lines[0].split("|")
+    assert fields[:7] == ["127.0.0.1", "GET /fields?x=1&y=%22 HTTP/1.1", "GET", "/fields", "x=1&y=%22", "200", "13"]
+    assert re.fullmatch(r"\d+", fields[7])
+    assert fields[8:13] == ["http://r/", "probe/1", 'a\\"b\\\\c', "-", "text/plain"]
+    assert re.fullmatch(r"\d+", fields[13]) and fields[13] != str(os.getpid())
+    assert fields[14] == "{lit}"
+
+
+def test_json_logs_parse_line_by_line() -> None:
+    body, out, err = _run_with_headers(["--log-format", "json", "hello:app"], REQUEST)
+    assert body == b"Hello, world!"
+    entries = [json.loads(line) for line in err.splitlines()]  # every line, error and access, is JSON
+    access = [entry for entry in entries if entry["logger"] == "synack.access"]
+    errors = [entry for entry in entries if entry["logger"] == "synack.error"]
+    assert len(access) == 1, err
+    entry = access[0]
+    assert entry["method"] == "GET" and entry["path"] == "/fields" and entry["query"] == "x=1&y=%22"
+    assert entry["status"] == 200 and entry["bytes"] == 13 and entry["client"] == "127.0.0.1"
+    assert isinstance(entry["duration_us"], int) and entry["duration_us"] >= 0
+    assert entry["user_agent"] == "probe/1" and entry["referer"] == "http://r/"
+    assert any("listening on" in error["message"] for error in errors)
+    assert all(error["level"] in ("info", "warning", "error") and "time" in error for error in errors)
+
+
+def test_json_access_format_names_its_fields() -> None:
+    _, out, _ = _run_with_headers(
+        ["--access-log", "-", "--log-format", "json", "--access-log-format", "{status} {header:x-trace}",
+         "hello:app"], REQUEST)
+    entry = json.loads(out)
+    assert entry["status"] == 200 and entry["header_x_trace"] == 'a"b\\c'
+    assert "path" not in entry
+
+
+def test_a_control_byte_cannot_split_a_json_line() -> None:
+    request = b"GET /x HTTP/1.1\r\nHost: t\r\nUser-Agent: a\x85b\xe2\x80\xa8c\r\nConnection: close\r\n\r\n"
+    _, out, _ = _run_with_headers(["--access-log", "-", "--log-format", "json", "hello:app"], request)
+    assert len(out.splitlines()) == 1
+    assert json.loads(out)["user_agent"] == "a\x85b\xe2\x80\xa8c"
+
+
+@pytest.mark.parametrize("suffix", ["json", "toml"])
+def test_log_config_file(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / "routed.log"
+    settings = {
+        "version": 1,
+        "formatters": {"mine": {"format": "MINE %(name)s %(message)s"}},
+        "handlers": {"file": {"class": "logging.FileHandler", "filename": str(target), "formatter": "mine"}},
+        "loggers": {"synack.access": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+    }
+    config = tmp_path / f"logging.{suffix}"
+    if suffix == "json":
+        config.write_text(json.dumps(settings))
+    else:
+        config.write_text(f'''version = 1
+[formatters.mine]
+format = "MINE %(name)s %(message)s"
+[handlers.file]
+class = "logging.FileHandler"
+filename = {json.dumps(str(target))}
+formatter = "mine"
+[loggers."synack.access"]
+handlers = ["file"]
+level = "INFO"
+propagate = false
+''')
+    _, out, err = _run_to_end(["--log-config", str(config), "hello:app"], _listener(), [b"/routed"])
+    lines = target.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("MINE synack.access 127.0.0.1 - - [") and "GET /routed" in lines[0]
+    assert "GET /routed" not in err and "listening on" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--access-log-format", "{nope}"], "synack: error: --access-log-format: unknown field {nope}; the fields are"),
+    (["--access-log-format", "{status"], "synack: error: --access-log-format '{status':"),
+    (["--access-log-format", "{header}"], "synack: error: --access-log-format: {header:NAME} needs a field name"),
+    (["--log-config", "/no/such/file.json"], "synack: error: cannot read --log-config /no/such/file.json:"),
+])
+def test_bad_log_settings_are_one_line(args: list[str], message: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "synack", *args, "hello:app"], env=_env(),
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(message), result.stderr
+
+
+def test_a_log_config_that_is_not_json_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "broken.json"
+    config.write_text("{not json")
+    result = subprocess.run([sys.executable, "-m", "synack", "--log-config", str(config), "hello:app"], env=_env(),
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"synack: error: --log-config {config} is not valid JSON:"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- X-Request-ID
+
+
+def _requests_on_one_connection(args: list[str], requests: list[bytes]) -> tuple[list[bytes], str, str]:
+    import signal
+    import socket
+
+    from tests.helpers import Reader
+
+    listener = _listener()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synack", "--fd", str(listener.fileno()), *args], env=_env(),
+        pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=10) as sock:
+            reader = Reader(sock)
+            bodies = []
+            for request in requests:
+                sock.sendall(request)
+                bodies.append(reader.response().body)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+        listener.close()
+    return bodies, out.decode(), err.decode()
+
+
+def _with_id(value: bytes | None) -> bytes:
+    field = b"X-Request-ID: " + value + b"\r\n" if value is not None else b""
+    return b"GET /id HTTP/1.1\r\nHost: t\r\n" + field + b"\r\n"
+
+
+@pytest.mark.parametrize("app", ["op_request_id:app", "op_request_id:wsgi"])
+def test_request_id_taken_from_a_trusted_peer_or_generated(app: str) -> None:
+    requests = [_with_id(b"from-proxy-42"), _with_id(None), _with_id(None), _with_id(b"has space"),
+                _with_id(b"x" * 201)]
+    bodies, out, _ = _requests_on_one_connection(
+        ["--access-log", "-", "--access-log-format", "{request_id}", app], requests)
+    assert bodies[0] == b"from-proxy-42"  # loopback is trusted until --forwarded-allow-ips exists
+    generated = bodies[1:]
+    assert len(set(generated)) == 4 and all(re.fullmatch(rb"[0-9a-f]{16}-[0-9a-f]+", body) for body in generated)
+    assert out.splitlines() == [body.decode() for body in bodies]  # the log shows what the app saw
+
+
+def test_request_ids_differ_across_workers() -> None:
+    from synack.server.request_id import RequestIds
+
+    first, second = RequestIds(), RequestIds()
+    assert first.prefix != second.prefix
+    assert first.new() != first.new()
+
+
+def test_an_untrusted_peer_cannot_choose_its_request_id() -> None:
+    from synack.server.request_id import RequestIds
+
+    ids = RequestIds()
+    headers = {b"x-request-id": b"forged"}
+    assert ids.for_request(headers, ("192.0.2.7", 5000), proxied=False) != "forged"
+    assert ids.for_request(headers, ("192.0.2.7", 5000), proxied=True) == "forged"  # a PROXY protocol hop
+    assert ids.for_request(headers, ("::1", 5000), proxied=False) == "forged"
+    assert ids.for_request(headers, None, proxied=False) == "forged"  # a UNIX socket
