@@ -180,6 +180,11 @@ class Config:
                                " entry's fields, duration_us among them)", "log", choices=("text", "json"))
     log_config: str | None = _setting(None, "a logging.config.dictConfig file (JSON, or TOML if it ends in"
                                       " .toml), applied after synack's own setup", "log", metavar="FILE")
+    request_id: str = _setting(
+        "auto", "give the app each request's X-Request-ID (a trusted peer's, else a new one) in the ASGI"
+        " scope's state and WSGI HTTP_X_REQUEST_ID; auto: when the access log records it (--log-format json"
+        " or {request_id} in --access-log-format)", "log", choices=("auto", "on", "off"),
+    )
     log_level: str = _setting("info", "log level, for the error log and the access log (which logs at info)",
                               "log", choices=("critical", "error", "warning", "info", "debug"))
 
@@ -233,6 +238,14 @@ class Config:
         """Whether a supervisor runs the workers: several of them, or one it watches or replaces."""
         return (self.workers > 1 or self.worker_timeout is not None or self.max_requests > 0
                 or self.max_worker_memory > 0)
+
+    @property
+    def request_id_for_apps(self) -> bool:
+        """Whether apps get each request's id (``--request-id``; auto: when the access log has it)."""
+        if self.request_id != "auto":
+            return self.request_id == "on"
+        logged = self.log_format == "json" or "{request_id}" in (self.access_log_format or "")
+        return logged and self.access_log != "off"
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> Config:

@@ -206,3 +206,14 @@ def test_an_untrusted_peer_cannot_choose_its_request_id() -> None:
     assert ids.for_request(headers, ("192.0.2.7", 5000), proxied=True) == "forged"  # a PROXY protocol hop
     assert ids.for_request(headers, ("::1", 5000), proxied=False) == "forged"
     assert ids.for_request(headers, None, proxied=False) == "forged"  # a UNIX socket
+
+
+@pytest.mark.parametrize("args, given", [
+    (["--request-id", "on", "--no-access-log"], True),
+    (["--log-format", "json"], True),  # auto: the JSON access entry records it
+    ([], False),  # auto: the default access line does not, and nothing else asks
+    (["--request-id", "off", "--log-format", "json"], False),
+])
+def test_when_the_app_gets_a_request_id(args: list[str], given: bool) -> None:
+    bodies, _, _ = _requests_on_one_connection([*args, "op_request_id:app"], [_with_id(b"chosen")])
+    assert (bodies[0] == b"chosen") is given, bodies  # (without it the app fails: a 500)

@@ -77,13 +77,13 @@ def _method(raw: bytes) -> str:
     return method
 
 
-def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, Any]:
+def build_scope(exchange: Exchange, state: dict[str, Any] | None, request_id: bool = False) -> dict[str, Any]:
     """The ``http`` connection scope for ``exchange`` (ASGI HTTP connection scope).
 
     ``root_path`` is the prefix a proxy stripped before forwarding (uvicorn's ``--root-path``):
     ``path`` and ``raw_path`` are the full paths, i.e. the prefix plus the request's path.
     ``state`` (the lifespan state) is shallow-copied so one request cannot leak into the next;
-    the copy holds the request's ``request_id`` too.
+    with ``request_id`` (``--request-id``) the copy (or a new dict) holds the request's id.
     """
     head = exchange.head
     # Path and query as the core split them (absolute-form included, RFC 9112 §3.2.2); the
@@ -119,10 +119,13 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None) -> dict[str, A
         "server": exchange.server,
         "extensions": _EXTENSIONS.copy(),
     }
-    # The request's X-Request-ID (a trusted peer's, else a new one) in a copy of the lifespan state.
-    request_state = state.copy() if state is not None else {}
-    request_state["request_id"] = exchange.request_id
-    scope["state"] = request_state
+    if request_id:
+        # The request's X-Request-ID (a trusted peer's, else a new one) in the state's copy.
+        request_state = state.copy() if state is not None else {}
+        request_state["request_id"] = exchange.request_id
+        scope["state"] = request_state
+    elif state is not None:
+        scope["state"] = state.copy()
     if scheme != "http":  # (plain http, the common case, skips the property call)
         tls = exchange.tls
         if tls is not None:  # (https may also come from a trusted proxy, without TLS here)
@@ -396,8 +399,10 @@ class ASGIHandler:
     """
 
     def __init__(self, app: ASGIApp, lifespan: str = "auto", lifespan_timeout: float = 60.0,
-                 websocket: Any = None) -> None:
+                 websocket: Any = None, request_id: bool = False) -> None:
         self.app = app
+        #: Put each request's X-Request-ID in its scope's state.
+        self.request_id = request_id
         self.lifespan_mode = lifespan
         self.lifespan_timeout = lifespan_timeout
         #: ``websocket.WebSocketSettings`` (None: the defaults).
@@ -415,7 +420,7 @@ class ASGIHandler:
             if upgraded is not None:
                 return upgraded
         cycle = _Cycle(exchange)
-        return self.app(build_scope(exchange, self.state), cycle.receive, cycle.send)
+        return self.app(build_scope(exchange, self.state, self.request_id), cycle.receive, cycle.send)
 
     def _upgrade(self, exchange: Exchange) -> Awaitable[None] | None:
         """The WebSocket session for a WebSocket upgrade (None: other upgrades are plain HTTP)."""

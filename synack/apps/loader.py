@@ -105,10 +105,10 @@ def load_handler(config: AppSettings) -> Handler:
             ping_timeout=config.ws_ping_timeout, close_timeout=config.ws_close_timeout,
             per_message_deflate=config.ws_per_message_deflate,
         )
-        return ASGIHandler(app, config.lifespan, config.timeouts.lifespan, websocket)
+        return ASGIHandler(app, config.lifespan, config.timeouts.lifespan, websocket, config.request_id_for_apps)
     from .wsgi import WSGIHandler
 
-    return WSGIHandler(app, config.threads)
+    return WSGIHandler(app, config.threads, config.request_id_for_apps)
 
 
 def _static_handler(spec: str | None, config: AppSettings) -> Handler:

@@ -270,7 +270,7 @@ class FileWrapper:
 # ---------------------------------------------------------------------- environ
 
 
-def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
+def build_environ(exchange: Exchange, body: WSGIInput, request_id: bool = False) -> dict[str, Any]:
     """The PEP 3333 environ for ``exchange``.
 
     ``PATH_INFO`` is the percent-decoded path as bytes decoded with latin-1 (PEP 3333's
@@ -329,8 +329,9 @@ def build_environ(exchange: Exchange, body: WSGIInput) -> dict[str, Any]:
             # RFC 9110 §5.3: repeated fields combine with ", ". Cookie is the exception: its
             # separator is "; " (RFC 9113 §8.2.3), and ", " would corrupt the last cookie.
             environ[key] = previous + ("; " if key == "HTTP_COOKIE" else ", ") + text
-    # A trusted peer's X-Request-ID, else a new one (an untrusted client's is replaced).
-    environ["HTTP_X_REQUEST_ID"] = exchange.request_id
+    if request_id:
+        # A trusted peer's X-Request-ID, else a new one (an untrusted client's is replaced).
+        environ["HTTP_X_REQUEST_ID"] = exchange.request_id
     return environ
 
 
@@ -431,15 +432,17 @@ class WSGIHandler:
         threads: most requests running the app at once (``--threads``).
     """
 
-    def __init__(self, app: WSGIApp, threads: int = 32) -> None:
+    def __init__(self, app: WSGIApp, threads: int = 32, request_id: bool = False) -> None:
         self.app = app
+        #: Set ``HTTP_X_REQUEST_ID`` to the request's id (``--request-id``).
+        self.request_id = request_id
         self.pool = ThreadPool(threads)
 
     async def __call__(self, exchange: Exchange) -> None:
         loop = asyncio.get_running_loop()
         bridge = _Bridge(loop)
         response = _Response(exchange, bridge)
-        environ = build_environ(exchange, WSGIInput(exchange, bridge))
+        environ = build_environ(exchange, WSGIInput(exchange, bridge), self.request_id)
         future = self.pool.submit(loop, lambda: self._run(environ, response))
         try:
             # shield: if this task is cancelled (graceful timeout), the thread still finishes,

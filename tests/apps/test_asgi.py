@@ -56,7 +56,7 @@ def test_scope_is_complete(server: Server) -> None:
     assert scope["server"] == ["127.0.0.1", server.port]
     assert set(scope["extensions"]) >= {"http.response.pathsend", "http.response.zerocopysend",
                                         "http.response.trailers", "http.response.early_hint"}
-    assert scope["state"] == ["request_id", "shared", "started"]
+    assert scope["state"] == ["shared", "started"]
 
 
 def test_scope_http10_and_absolute_form(server: Server) -> None:
