@@ -176,6 +176,9 @@ class Config:
         " {header:NAME} {response_header:NAME} (default: Combined Log Format and the duration)",
         "log", metavar="FORMAT",
     )
+    access_log_queue: int = _setting(10_000, "access entries that may wait for a slow destination; more are"
+                                     " dropped and counted (the event loop never waits on a write)", "log",
+                                     minimum=1, metavar="N")
     log_format: str = _setting("text", "text lines, or one JSON object per line (both logs; the access"
                                " entry's fields, duration_us among them)", "log", choices=("text", "json"))
     log_config: str | None = _setting(None, "a logging.config.dictConfig file (JSON, or TOML if it ends in"

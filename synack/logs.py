@@ -8,13 +8,16 @@ driver calls through ``custom_access()``; ``--log-config`` hands the loggers to
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import json
 import logging
 import logging.config
 import os
+import queue
 import string
 import sys
+import threading
 import tomllib
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 __all__ = [
     "error_log", "access_log", "setup_logging", "LogSetupError", "access_line", "rejected_line", "escape",
     "format_peer", "AccessFormat", "AccessFormatError", "custom_access", "ACCESS_FIELDS", "JsonFormatter",
+    "BackgroundHandler", "flush_access_log", "ACCESS_QUEUE",
 ]
 
 error_log = logging.getLogger("synack.error")
@@ -36,8 +40,13 @@ class LogSetupError(Exception):
 _custom_access: AccessFormat | None = None
 
 
+#: Access entries waiting for the writer thread, at most (``--access-log-queue``).
+ACCESS_QUEUE = 10_000
+
+
 def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_format: str = "text",
-                  access_format: str | None = None, log_config: str | None = None) -> None:
+                  access_format: str | None = None, log_config: str | None = None,
+                  access_queue: int = ACCESS_QUEUE) -> None:
     """Errors to stderr with a timestamp; access lines, as they are, to ``access``: "stderr",
     "-" (stdout), "off" (or False), or a file path (appended to).
 
@@ -45,6 +54,8 @@ def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_for
     ``log_format`` "json" writes one JSON object per line in both logs; ``access_format``
     names the access line's fields (``ACCESS_FIELDS``); ``log_config`` is a dictConfig file
     (JSON, or TOML by its ``.toml`` suffix) applied last, so it may replace any of this.
+    Access entries are written by a thread (``BackgroundHandler``): at most ``access_queue``
+    wait, and those beyond are dropped and counted rather than blocking the event loop.
 
     Raises:
         LogSetupError: the access-log file cannot be opened, the format or the log config is invalid.
@@ -72,7 +83,7 @@ def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_for
     else:
         access_handler = _access_handler(destination)
         access_handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter("%(message)s"))
-        access_log.handlers[:] = [access_handler]
+        access_log.handlers[:] = [BackgroundHandler(access_handler, access_queue)]
         access_log.setLevel(level.upper())
     if log_config is not None:
         _apply_log_config(log_config)
@@ -107,6 +118,108 @@ def custom_access() -> AccessFormat | None:
     """The compiled access format the driver uses instead of ``access_line``, or None for the
     default Combined Log Format line (the fast path)."""
     return _custom_access
+
+
+class BackgroundHandler(logging.Handler):
+    """Hands records to a writer thread through a bounded queue, so a slow disk or a pipe
+    nobody reads never blocks the event loop. Records beyond ``capacity`` are dropped and
+    counted; the count goes to the error log once the writer catches up, and at exit.
+
+    The thread starts with the first record in each process (a forked worker starts its own).
+    """
+
+    def __init__(self, target: logging.Handler, capacity: int = ACCESS_QUEUE) -> None:
+        super().__init__()
+        self.target = target
+        self.capacity = capacity
+        self.dropped = 0
+        self._reported = 0
+        self._queue: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def handle(self, record: logging.LogRecord) -> bool:  # (no filters, no lock: one queue put)
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pid != _pid:
+            self._start()
+        if self._queue.qsize() >= self.capacity:
+            self.dropped += 1
+            return
+        self._queue.put(record)
+
+    def _start(self) -> None:
+        # In a forked child the parent's thread is gone: a fresh queue and a thread of our own.
+        self._queue = queue.SimpleQueue()
+        self.dropped = self._reported = 0
+        self._pid = _pid
+        self._thread = threading.Thread(target=self._write, name="synack-access-log", daemon=True)
+        self._thread.start()
+        _background.add(self)
+
+    def _write(self) -> None:
+        target, entries = self.target, self._queue
+        while True:
+            record = entries.get()
+            if record is None:
+                return
+            try:
+                target.handle(record)
+            except Exception:  # (logging reports its own write errors; never let the thread die)
+                pass
+            if self.dropped > self._reported and entries.empty():
+                self._report()
+
+    def _report(self) -> None:
+        dropped, self._reported = self.dropped, self.dropped
+        error_log.warning("access log: %d entries dropped in all: the destination did not keep up"
+                          " (at most %d wait to be written)", dropped, self.capacity)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Write what is queued (waiting at most ``timeout`` seconds), then stop the thread;
+        report what was dropped and what could not be written."""
+        thread = self._thread
+        if thread is None or self._pid != _pid:
+            return
+        self._thread = None
+        self._pid = 0
+        self._queue.put(None)
+        thread.join(timeout)
+        if thread.is_alive():
+            error_log.warning("access log: %d entries dropped, %d not written at exit: the destination"
+                              " did not keep up", self.dropped, self._queue.qsize())
+        elif self.dropped > self._reported:
+            self._report()
+        try:
+            self.target.flush()
+        except Exception:
+            pass
+
+
+#: The handlers whose thread runs in this process.
+_background: set[BackgroundHandler] = set()
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+    _background.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def flush_access_log(timeout: float = 5.0) -> None:
+    """Write out the queued access entries (at exit, before a re-exec)."""
+    for handler in list(_background):
+        _background.discard(handler)
+        handler.flush(timeout)
+
+
+atexit.register(flush_access_log)
 
 
 def _access_handler(destination: str) -> logging.Handler:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from . import __version__
 from .apps.loader import AppLoadError, load_handler
 from .config import Address, Config, parse_address
-from .logs import LogSetupError, error_log, setup_logging
+from .logs import LogSetupError, error_log, flush_access_log, setup_logging
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
 from .server.proxy import Forwarding, Trust, trust_from
@@ -214,7 +214,8 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
     """
     try:
         setup_logging(config.log_level, config.access_log, log_format=config.log_format,
-                      access_format=config.access_log_format, log_config=config.log_config)
+                      access_format=config.access_log_format, log_config=config.log_config,
+                      access_queue=config.access_log_queue)
     except LogSetupError as error:
         raise StartupError(str(error)) from None
     tls = load_tls_context(config)  # (the master's copy only checks the files: workers load theirs)
@@ -276,6 +277,7 @@ def _serve(config: Config, handler: Handler, listeners: Listeners, tls: ServerTl
     except RuntimeError as error:
         raise StartupError(str(error)) from None
     code = worker.run()
+    flush_access_log(config.timeouts.graceful)
     if worker.reloading and command is not None:
         _restart_in_place(command, listeners)
     return code

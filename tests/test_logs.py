@@ -217,3 +217,44 @@ def test_an_untrusted_peer_cannot_choose_its_request_id() -> None:
 def test_when_the_app_gets_a_request_id(args: list[str], given: bool) -> None:
     bodies, _, _ = _requests_on_one_connection([*args, "op_request_id:app"], [_with_id(b"chosen")])
     assert (bodies[0] == b"chosen") is given, bodies  # (without it the app fails: a 500)
+
+
+# ---------------------------------------------------------------------- a slow destination
+
+
+def test_an_access_log_nobody_reads_never_blocks_the_server() -> None:
+    """The access log goes to a pipe the test does not read while it sends 3000 requests:
+    the pipe fills after a few hundred lines, the queue (100) after as many again, and the
+    rest are dropped and counted; every request is answered. Once the pipe is read (at stop),
+    the lines written plus the count of those dropped are exactly the requests sent."""
+    import signal
+    import socket
+
+    from tests.helpers import Reader
+
+    listener = _listener()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synack", "--fd", str(listener.fileno()), "--access-log", "-",
+         "--access-log-queue", "100", "hello:app"], env=_env(),
+        pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    sent = 0
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=10) as sock:
+            reader = Reader(sock)
+            batch = b"GET /unread-pipe HTTP/1.1\r\nHost: t\r\n\r\n" * 50
+            for _ in range(60):  # 3000 requests, pipelined 50 at a time
+                sock.sendall(batch)
+                for _ in range(50):
+                    assert reader.response().status == 200
+                    sent += 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        listener.close()
+    assert sent == 3000
+    written = [line for line in out.decode().splitlines() if "GET /unread-pipe" in line]
+    reports = re.findall(r"access log: (\d+) entries dropped in all", err.decode())
+    assert reports, err.decode()
+    dropped = int(reports[-1])
+    assert dropped > 0 and len(written) + dropped == sent, (len(written), dropped)
