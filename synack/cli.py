@@ -37,6 +37,15 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
+def _whole_number_or_auto(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
+
+
 def _seconds(text: str) -> float:
     try:
         return float(text)
@@ -102,7 +111,8 @@ def _add_option(group: Any, setting: Setting) -> None:
         group.add_argument(*names, dest=setting.name, action="append", default=argparse.SUPPRESS,
                            metavar=metavar, help=help)
         return
-    group.add_argument(*names, dest=setting.name, type=_PARSERS[setting.kind], default=argparse.SUPPRESS,
+    parse = _whole_number_or_auto if setting.auto else _PARSERS[setting.kind]
+    group.add_argument(*names, dest=setting.name, type=parse, default=argparse.SUPPRESS,
                        choices=setting.choices, metavar=metavar, help=help)
     if setting.negative is not None:
         group.add_argument("--no-" + setting.flag[2:], dest=setting.name, action="store_const",

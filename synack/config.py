@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 import typing
@@ -25,7 +26,7 @@ from .h1.limits import Limits
 from .logs import AccessFormat, AccessFormatError
 from .server.timeouts import Timeouts
 
-__all__ = ["Config", "ConfigError", "Setting", "SETTINGS", "Address", "parse_address"]
+__all__ = ["Config", "ConfigError", "Setting", "SETTINGS", "Address", "parse_address", "available_cpus"]
 
 
 class ConfigError(ValueError):
@@ -34,9 +35,10 @@ class ConfigError(ValueError):
 
 def _setting(default: Any, help: str, group: str, *, choices: tuple[str, ...] | None = None,
              metavar: str | None = None, positional: bool = False, minimum: int | None = None,
-             short: str | None = None, negative: str | None = None) -> Any:
+             short: str | None = None, negative: str | None = None, auto: bool = False) -> Any:
     metadata = {"help": help, "group": group, "choices": choices, "metavar": metavar,
-                "positional": positional, "minimum": minimum, "short": short, "negative": negative}
+                "positional": positional, "minimum": minimum, "short": short, "negative": negative,
+                "auto": auto}
     return field(default=default, metadata=metadata)
 
 
@@ -126,8 +128,9 @@ class Config:
     timeouts: Timeouts = _section(Timeouts)
 
     # server
-    workers: int = _setting(1, "worker processes (more than 1 starts a pre-fork supervisor)", "server",
-                            minimum=1, short="-w")
+    workers: int = _setting(1, "worker processes (more than 1 starts a pre-fork supervisor); auto: the CPUs"
+                            " this process may use (its affinity and its cgroup's CPU quota)", "server",
+                            minimum=1, short="-w", metavar="N|auto", auto=True)
     worker_timeout: float | None = _setting(
         None, "a worker whose event loop is stuck this many seconds (a blocking call in an async app) has"
         " its Python stack logged and is killed and replaced; runs a supervisor", "server", metavar="SECONDS",
@@ -334,6 +337,8 @@ class Setting:
     short: str | None = None
     #: For a string setting that can be turned off: the value ``--no-<flag>`` (or false) gives.
     negative: str | None = None
+    #: A whole number that may be given as ``auto`` (the CPUs available: ``available_cpus()``).
+    auto: bool = False
 
     @property
     def flag(self) -> str:
@@ -344,6 +349,8 @@ class Setting:
         for a repeatable setting, true/false for a string setting that can be turned off."""
         if self.kind is tuple and isinstance(value, list):
             return tuple(value)
+        if self.auto and isinstance(value, str) and value.strip().lower() == "auto":
+            return available_cpus()
         if self.negative is not None and isinstance(value, bool):
             return self.default if value else self.negative
         return value
@@ -415,6 +422,7 @@ def _settings_of(owner: type, section: str | None) -> list[Setting]:
             none_value=meta.get("none_value"),
             short=meta.get("short"),
             negative=meta.get("negative"),
+            auto=meta.get("auto", False),
         ))
     return settings
 
@@ -468,3 +476,78 @@ def parse_address(text: str) -> Address:
         f"--bind {text!r} is not an address: use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N"
         " (ports 0-65535)"
     )
+
+
+def available_cpus(cgroup_root: str = "/sys/fs/cgroup", own_cgroups: str = "/proc/self/cgroup") -> int:
+    """The CPUs this process may use: its affinity (``sched_getaffinity``), capped by the CPU
+    quota of its cgroup and their ancestors (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us`` /
+    ``cpu.cfs_period_us``), rounded up; at least 1. (``--workers auto`` in a container.)"""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup_root, own_cgroups)
+    if quota is not None:
+        count = min(count, math.ceil(quota))
+    return max(1, count)
+
+
+def _cgroup_quota(root: str, own_cgroups: str) -> float | None:
+    """The smallest CPU quota (in CPUs) on this process's cgroup path, or None for no limit."""
+    try:
+        with open(own_cgroups, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return None
+    limits: list[float] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
+        if controllers == "":  # cgroup v2: the unified hierarchy
+            limits += _quotas(os.path.join(root, "unified") if os.path.isdir(os.path.join(root, "unified"))
+                              else root, path, _v2_quota)
+        elif "cpu" in controllers.split(","):
+            for directory in (os.path.join(root, controllers), os.path.join(root, "cpu")):
+                if os.path.isdir(directory):
+                    limits += _quotas(directory, path, _v1_quota)
+                    break
+    return min(limits) if limits else None
+
+
+def _quotas(mount: str, path: str, read: Any) -> list[float]:
+    """The quota of each cgroup from ``path`` up to the root of ``mount`` that has one."""
+    found: list[float] = []
+    parts = [part for part in path.split("/") if part]
+    for depth in range(len(parts), -1, -1):
+        quota = read(os.path.join(mount, *parts[:depth]))
+        if quota is not None:
+            found.append(quota)
+    return found
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as file:
+            return file.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _v2_quota(directory: str) -> float | None:
+    text = _read(os.path.join(directory, "cpu.max"))  # "max 100000" or "150000 100000"
+    if text is None:
+        return None
+    quota, _, period = text.partition(" ")
+    try:
+        return int(quota) / int(period or "100000") if quota != "max" else None
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _v1_quota(directory: str) -> float | None:
+    quota, period = _read(os.path.join(directory, "cpu.cfs_quota_us")), _read(os.path.join(directory, "cpu.cfs_period_us"))
+    try:
+        if quota is None or period is None or int(quota) <= 0:
+            return None  # -1: no limit
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None

@@ -115,6 +115,8 @@ def _from_text(setting: Setting, text: str, origin: str) -> Any:
                 raise ValueError(text)
             return lowered in _TRUE
         if kind is int:
+            if setting.auto and stripped.lower() == "auto":
+                return "auto"
             return int(stripped, 10)
         elif kind is float:
             return float(stripped)
