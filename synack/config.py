@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .h1.limits import Limits
-from .logs import AccessFormat, AccessFormatError
 from .server.timeouts import Timeouts
 
-__all__ = ["Config", "ConfigError", "Setting", "SETTINGS", "Address", "parse_address", "available_cpus"]
+__all__ = ["Config", "ConfigError", "Setting", "SETTINGS", "Address", "parse_address", "parse_mount",
+           "available_cpus"]
 
 
 class ConfigError(ValueError):
@@ -72,6 +72,10 @@ class Config:
     threads: int = _setting(32, "WSGI: size of the thread pool that runs the app", "app", minimum=1)
     check: bool = _setting(
         False, "load the app and exit, without serving: 0 if it loads, else 1 and the error", "app"
+    )
+    mount: tuple[str, ...] = _setting(
+        (), "serve the static directory DIR at the URL prefix PREFIX, in front of the app (repeatable;"
+        " the --listing, --dotfiles, --index and --cache-control settings apply)", "static", metavar="PREFIX=DIR",
     )
     listing: bool = _setting(True, "static files: HTML listings for directories without an index", "static")
     dotfiles: bool = _setting(False, "static files: serve names starting with a dot (.git, .env)", "static")
@@ -213,15 +217,12 @@ class Config:
             moved = [_flag(name) for name in ("host", "port", "uds", "fd") if getattr(self, name) != _DEFAULTS[name]]
             if moved:
                 raise ConfigError(f"--bind cannot be combined with {', '.join(moved)}: give every address as --bind")
+        for text in self.mount:
+            parse_mount(text)
         if self.uds_mode and not _OCTAL_MODE.fullmatch(self.uds_mode):
             raise ConfigError(f"--uds-mode must be octal permissions like 660 or 0600, got {self.uds_mode!r}")
         if not self.access_log:
             raise ConfigError("--access-log must be stderr, -, off or a file path, got ''")
-        if self.access_log_format is not None:
-            try:
-                AccessFormat(self.access_log_format)
-            except AccessFormatError as error:
-                raise ConfigError(str(error)) from None
         if not self.index or "/" in self.index:
             raise ConfigError("--index must be a plain file name")
         self._check_tls()
@@ -244,6 +245,11 @@ class Config:
         """Whether a supervisor runs the workers: several of them, or one it watches or replaces."""
         return (self.workers > 1 or self.worker_timeout is not None or self.max_requests > 0
                 or self.max_worker_memory > 0)
+
+    @property
+    def mounts(self) -> tuple[tuple[str, str], ...]:
+        """``--mount`` as (URL prefix, directory) pairs."""
+        return tuple(parse_mount(text) for text in self.mount)
 
     @property
     def request_id_for_apps(self) -> bool:
@@ -476,6 +482,21 @@ def parse_address(text: str) -> Address:
         f"--bind {text!r} is not an address: use HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N"
         " (ports 0-65535)"
     )
+
+
+def parse_mount(text: str) -> tuple[str, str]:
+    """``/assets=./public`` as (``/assets``, ``./public``).
+
+    Raises:
+        ConfigError: not PREFIX=DIR with PREFIX a URL path other than ``/``.
+    """
+    prefix, equals, directory = text.partition("=")
+    prefix = prefix.rstrip("/")
+    if not equals or not directory or not prefix.startswith("/") or any(
+            ord(char) <= 0x20 or ord(char) >= 0x7F or char in "?#" for char in prefix):
+        raise ConfigError(f"--mount {text!r}: use PREFIX=DIR, PREFIX a URL path such as /static"
+                          " (not /: give the directory as the app instead)")
+    return prefix, directory
 
 
 def available_cpus(cgroup_root: str = "/sys/fs/cgroup", own_cgroups: str = "/proc/self/cgroup") -> int:

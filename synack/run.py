@@ -194,6 +194,9 @@ def _interactive() -> bool:
 
 def _interface(handler: Handler) -> str:
     names = {"ASGIHandler": "ASGI", "WSGIHandler": "WSGI", "StaticFiles": "static files"}
+    mounted = getattr(handler, "mounts", None) if type(handler).__name__ == "Mount" else None
+    if mounted is not None:
+        return f"{_interface(getattr(handler, 'app'))}, with {len(mounted)} static mount(s)"
     return names.get(type(handler).__name__, type(handler).__name__)
 
 

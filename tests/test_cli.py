@@ -32,7 +32,8 @@ def _other_value(setting: Setting) -> tuple[list[str], Any]:
         value = next(choice for choice in setting.choices if choice != setting.default)
         return [setting.flag, value], value
     if setting.kind is tuple:
-        return [setting.flag, "127.0.0.1:8001", setting.flag, "unix:/tmp/s"], ("127.0.0.1:8001", "unix:/tmp/s")
+        values = {"mount": ("/a=/tmp", "/b=/tmp")}.get(setting.name, ("127.0.0.1:8001", "unix:/tmp/s"))
+        return [setting.flag, values[0], setting.flag, values[1]], values
     if setting.kind is str:
         value = {"index": "start.html", "uds_mode": "600"}.get(setting.name, "/tmp/synack-cli-test")
         return [setting.flag, value], value

@@ -49,6 +49,8 @@ class AppSettings(Protocol):
     @property
     def request_id_for_apps(self) -> bool: ...
     @property
+    def mounts(self) -> tuple[tuple[str, str], ...]: ...
+    @property
     def lifespan(self) -> str: ...
     @property
     def timeouts(self) -> _LifespanTimeout: ...
@@ -83,6 +85,20 @@ def load_handler(config: AppSettings) -> Handler:
         AppLoadError: the module, attribute or directory is missing, importing failed, or the
             object is not an ASGI or WSGI application.
     """
+    handler = _handler(config)
+    if not config.mounts:
+        return handler
+    from .mount import Mount, static_files
+
+    settings = _static_settings(config)
+    try:
+        mounts = [(prefix, static_files(directory, settings)) for prefix, directory in config.mounts]
+    except ValueError as error:
+        raise AppLoadError(str(error)) from None
+    return Mount(handler, mounts)
+
+
+def _handler(config: AppSettings) -> Handler:
     spec = config.app
     if spec is None or os.path.isdir(spec) or ":" not in spec:
         return _static_handler(spec, config)
@@ -114,14 +130,19 @@ def load_handler(config: AppSettings) -> Handler:
 
 
 def _static_handler(spec: str | None, config: AppSettings) -> Handler:
-    from .static import StaticFiles, StaticSettings
+    from .static import StaticFiles
 
     root = spec or "."
     if not os.path.isdir(root):
         raise AppLoadError(f"{root!r} is neither a directory nor module:attribute (e.g. myapp:app)")
-    settings = StaticSettings(listing=config.listing, dotfiles=config.dotfiles, index=config.index,
-                              cache_control=config.cache_control)
-    return StaticFiles(root, settings)
+    return StaticFiles(root, _static_settings(config))
+
+
+def _static_settings(config: AppSettings) -> Any:
+    from .static import StaticSettings
+
+    return StaticSettings(listing=config.listing, dotfiles=config.dotfiles, index=config.index,
+                          cache_control=config.cache_control)
 
 
 def _add_app_dir(app_dir: str) -> None:
