@@ -183,7 +183,7 @@ def test_request_id_taken_from_a_trusted_peer_or_generated(app: str) -> None:
                 _with_id(b"x" * 201)]
     bodies, out, _ = _requests_on_one_connection(
         ["--access-log", "-", "--access-log-format", "{request_id}", app], requests)
-    assert bodies[0] == b"from-proxy-42"  # loopback is trusted until --forwarded-allow-ips exists
+    assert bodies[0] == b"from-proxy-42"  # loopback is trusted by default (--forwarded-allow-ips)
     generated = bodies[1:]
     assert len(set(generated)) == 4 and all(re.fullmatch(rb"[0-9a-f]{16}-[0-9a-f]+", body) for body in generated)
     assert out.splitlines() == [body.decode() for body in bodies]  # the log shows what the app saw
@@ -197,15 +197,22 @@ def test_request_ids_differ_across_workers() -> None:
     assert first.new() != first.new()
 
 
-def test_an_untrusted_peer_cannot_choose_its_request_id() -> None:
+@pytest.mark.parametrize("args", [["--forwarded-allow-ips", "192.0.2.1"], ["--proxy-headers", "off"]])
+def test_an_untrusted_peer_cannot_choose_its_request_id(args: list[str]) -> None:
+    bodies, out, _ = _requests_on_one_connection(
+        [*args, "--access-log", "-", "--access-log-format", "{request_id}", "op_request_id:app"],
+        [_with_id(b"forged"), _with_id(b"forged")])
+    assert b"forged" not in bodies and len(set(bodies)) == 2
+    assert out.splitlines() == [body.decode() for body in bodies]
+
+
+def test_a_request_id_is_taken_only_when_trusted_and_well_formed() -> None:
     from synack.server.request_id import RequestIds
 
     ids = RequestIds()
-    headers = {b"x-request-id": b"forged"}
-    assert ids.for_request(headers, ("192.0.2.7", 5000), proxied=False) != "forged"
-    assert ids.for_request(headers, ("192.0.2.7", 5000), proxied=True) == "forged"  # a PROXY protocol hop
-    assert ids.for_request(headers, ("::1", 5000), proxied=False) == "forged"
-    assert ids.for_request(headers, None, proxied=False) == "forged"  # a UNIX socket
+    assert ids.for_request({b"x-request-id": b"abc-1"}, trusted=True) == "abc-1"
+    assert ids.for_request({b"x-request-id": b"abc-1"}, trusted=False) != "abc-1"
+    assert ids.for_request({b"x-request-id": b"a b"}, trusted=True) != "a b"
 
 
 @pytest.mark.parametrize("args, given", [

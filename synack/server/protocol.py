@@ -680,8 +680,10 @@ class HttpProtocol(asyncio.Protocol):
             self.deadline = min(self.deadline, grace) if self.deadline else grace
 
     def request_id(self, head: Request) -> str:
-        """``X-Request-ID`` of ``head`` (see ``server/request_id.py``)."""
-        return self.context.request_ids.for_request(head.headers, self.client, self.origin is not None)
+        """``X-Request-ID`` of ``head``: taken when the peer is a trusted proxy (``--forwarded-allow-ips``,
+        as for the other proxy headers, or a PROXY protocol hop), else made (``server/request_id.py``)."""
+        trusted = self.forwarding is not None or self.origin is not None
+        return self.context.request_ids.for_request(head.headers, trusted)
 
     # ------------------------------------------------------------------ logging
 
@@ -707,10 +709,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def _log_custom(self, request: Request, status: int, size: int, client: tuple[str, int] | None) -> None:
         """``--access-log-format`` / ``--log-format json``: the compiled ``logs.AccessFormat``."""
-        exchange = self.exchange
-        self.context.access_custom(client, self.context.log_time, request, status, size,
-                                   int((_monotonic() - self.started) * 1_000_000),
-                                   exchange if exchange is not None and exchange.head is request else None)
+        custom, exchange = self.context.access_custom, self.exchange
+        assert custom is not None
+        custom(client, self.context.log_time, request, status, size,
+               int((_monotonic() - self.started) * 1_000_000),
+               exchange if exchange is not None and exchange.head is request else None)
 
 
 _EAGER = sys.version_info >= (3, 12)

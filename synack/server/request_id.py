@@ -4,14 +4,13 @@ A new id is this worker's random prefix and a counter (``5f0c9a13e2b14d7a-1f``):
 across workers and restarts without a call into the OS per request. Ids are made only when
 something asks (the access log names ``{request_id}``, JSON logs, the app's scope or environ).
 
-Trust: until the proxy-trust setting (``--forwarded-allow-ips``) is on this branch, a peer is
-trusted when it is on a loopback address or a UNIX socket, or when it spoke the PROXY protocol
-(which synack only reads from trusted peers).
+Trust is the proxy headers' (``--forwarded-allow-ips``, read while ``--proxy-headers`` is not
+off): a trusted peer's id is kept, and a PROXY protocol hop (read from trusted peers only) is
+trusted too. With ``--proxy-headers off`` every id is made here.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import os
 import re
@@ -32,29 +31,14 @@ class RequestIds:
     def __init__(self) -> None:
         self.prefix = os.urandom(8).hex() + "-"
         self._counter = itertools.count(1)
-        self._trusted: dict[str, bool] = {}
 
     def new(self) -> str:
         return f"{self.prefix}{next(self._counter):x}"
 
-    def for_request(self, headers: Any, peer: tuple[str, int] | None, proxied: bool) -> str:
-        """The id of a request with ``headers`` from ``peer`` (the socket's other end; None on a
-        UNIX socket; ``proxied`` when a PROXY protocol header named the client)."""
-        given = headers.get(HEADER)
-        if given is not None and (proxied or self.trusted(peer)) and _ACCEPTABLE.fullmatch(given):
-            return str(given.decode("ascii"))
+    def for_request(self, headers: Any, trusted: bool) -> str:
+        """The id of a request with ``headers``: its own when ``trusted`` and well-formed, else a new one."""
+        if trusted:
+            given = headers.get(HEADER)
+            if given is not None and _ACCEPTABLE.fullmatch(given):
+                return str(given.decode("ascii"))
         return self.new()
-
-    def trusted(self, peer: tuple[str, int] | None) -> bool:
-        if peer is None:
-            return True
-        host = peer[0]
-        known = self._trusted.get(host)
-        if known is None:
-            try:
-                known = ipaddress.ip_address(host.partition("%")[0]).is_loopback
-            except ValueError:
-                known = False
-            if len(self._trusted) < 1024:
-                self._trusted[host] = known
-        return known
