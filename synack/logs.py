@@ -18,6 +18,7 @@ import queue
 import string
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,8 @@ _custom_access: AccessFormat | None = None
 
 #: Access entries waiting for the writer thread, at most (``--access-log-queue``).
 ACCESS_QUEUE = 10_000
+#: Seconds the writer thread rests after writing a batch (entries wait at most about this long).
+BATCH_PAUSE = 0.02
 
 
 def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_format: str = "text",
@@ -162,15 +165,22 @@ class BackgroundHandler(logging.Handler):
     def _write(self) -> None:
         target, entries = self.target, self._queue
         while True:
-            record = entries.get()
-            if record is None:
-                return
-            try:
-                target.handle(record)
-            except Exception:  # (logging reports its own write errors; never let the thread die)
-                pass
-            if self.dropped > self._reported and entries.empty():
+            record = entries.get()  # (waits only when the queue is empty)
+            while record is not None:
+                try:
+                    target.handle(record)
+                except Exception:  # (logging reports its own write errors; never let the thread die)
+                    pass
+                if entries.empty():
+                    break
+                record = entries.get_nowait()
+            else:
+                return  # (None: flush() asked the thread to stop)
+            if self.dropped > self._reported:
                 self._report()
+            # Let entries gather before the next batch: one wake-up of this thread for many
+            # requests instead of one per request.
+            time.sleep(BATCH_PAUSE)
 
     def _report(self) -> None:
         dropped, self._reported = self.dropped, self.dropped
