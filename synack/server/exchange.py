@@ -219,6 +219,8 @@ class Exchange:
         "_request_id",
     )
 
+    _request_id: str
+
     def __init__(
         self,
         channel: Channel,
@@ -256,7 +258,6 @@ class Exchange:
         self._ended = False
         #: Awaited by the driver once the handler returned (an adapter's last word), or None.
         self.after_handler: Callable[[], Awaitable[None]] | None = None
-        self._request_id: str | None = None
 
     # ------------------------------------------------------------------ request body
 
@@ -269,8 +270,9 @@ class Exchange:
     @property
     def request_id(self) -> str:
         """This request's ``X-Request-ID``: a trusted peer's, else a new one (decided on first use)."""
-        request_id = self._request_id
-        if request_id is None:
+        try:
+            return self._request_id
+        except AttributeError:  # (not set in __init__: most requests never ask)
             request_id = self._request_id = self._channel.request_id(self.head)
         return request_id
 
