@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import time
 
 from synack.apps.asgi import ASGIHandler
@@ -111,6 +112,8 @@ def make_request(workload: str, headers: int) -> tuple[bytes, bytes]:
 
 
 async def main(requests: int, headers: int, workload: str, access: str | None = None) -> None:
+    gc.collect()  # as the worker does once the app has started (server/worker.py)
+    gc.freeze()
     loop = asyncio.get_running_loop()
     if access is not None:
         from synack.logs import setup_logging

@@ -23,6 +23,7 @@ idle ones are closed, and after ``Timeouts.graceful`` whatever is left is cancel
 from __future__ import annotations
 
 import asyncio
+import gc
 import enum
 import importlib.util
 import errno
@@ -317,6 +318,12 @@ class Worker:
                 for sock in self.sockets:
                     sock.close()
                 return
+        # Everything loaded so far (synack, the app, its startup state) lives as long as the
+        # worker: move it out of the collector's reach, so full collections during requests
+        # do not walk it again and again (measured: 1.5% of a 64 KiB POST's instructions), and
+        # pre-forked pages stay shared.
+        gc.collect()
+        gc.freeze()
         signals = self._watch_signals()
         if self.link is not None and self.link.heartbeat >= 0:
             # The arbiter sends STACK_DUMP_SIGNAL to a worker whose loop is stuck, just before
