@@ -73,6 +73,23 @@ class Config:
     check: bool = _setting(
         False, "load the app and exit, without serving: 0 if it loads, else 1 and the error", "app"
     )
+    # reload (development: synack/reloader.py; needs the optional watchfiles package)
+    reload: bool = _setting(
+        False, "development: reload when a watched file changes (the SIGHUP path: a file that does not load"
+        " leaves the old code serving and its error logged); needs synack[reload] (watchfiles)", "reload",
+    )
+    reload_dir: tuple[str, ...] = _setting(
+        (), "a directory --reload watches, repeatable; none: --app-dir (the current directory)", "reload",
+        metavar="DIR",
+    )
+    reload_include: tuple[str, ...] = _setting(
+        (), "a glob of file names (or paths under a --reload-dir) whose change reloads, repeatable, besides"
+        " *.py; it also wins over the default excludes", "reload", metavar="GLOB",
+    )
+    reload_exclude: tuple[str, ...] = _setting(
+        (), "a glob of names (a file or any directory above it) or paths whose change never reloads,"
+        " repeatable, besides .* *.py[cod] *~ __pycache__", "reload", metavar="GLOB",
+    )
     mount: tuple[str, ...] = _setting(
         (), "serve the static directory DIR at the URL prefix PREFIX, in front of the app (repeatable;"
         " the --listing, --dotfiles, --index and --cache-control settings apply)", "static", metavar="PREFIX=DIR",
@@ -219,6 +236,10 @@ class Config:
                 raise ConfigError(f"--bind cannot be combined with {', '.join(moved)}: give every address as --bind")
         for text in self.mount:
             parse_mount(text)
+        if not self.reload:
+            given = [_flag(name) for name in ("reload_dir", "reload_include", "reload_exclude") if getattr(self, name)]
+            if given:
+                raise ConfigError(f"{', '.join(given)} needs --reload")
         if self.uds_mode and not _OCTAL_MODE.fullmatch(self.uds_mode):
             raise ConfigError(f"--uds-mode must be octal permissions like 660 or 0600, got {self.uds_mode!r}")
         if not self.access_log:

@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from . import __version__
 from .apps.loader import AppLoadError, load_handler
 from .config import Address, Config, parse_address
 from .logs import LogSetupError, error_log, flush_access_log, setup_logging
+from .reloader import Reloader, ReloadError, WatchSettings
 from .server.exchange import Handler
 from .server.listeners import BindError, bind_tcp, bind_unix, from_fd
 from .server.proxy import Forwarding, Trust, trust_from
@@ -227,9 +229,11 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
         _load(config)
         error_log.info("%s loads", config.app or "the current directory")
         return 0
+    reloader = _reloader(config, command)
     with _pid_file(config.pid):
         if config.supervised:
-            return _run_supervised(config)
+            return _run_supervised(config, reloader)
+        _start(reloader)  # (before the import: a file saved while the app loads reloads it once more)
         handler = _load(config)
         try:
             listeners = bind(config)
@@ -238,6 +242,30 @@ def run(config: Config, command: Sequence[str] | None = None) -> int:
         error_log.info("synack %s serving %s (%s) in one process, %s loop", __version__, _what(config),
                        _interface(handler), loop_name(config.loop))
         return _serve(config, handler, listeners, tls, command=command)
+
+
+def _reloader(config: Config, command: Sequence[str] | None) -> Reloader | None:
+    """``--reload``: the file watcher (not started yet), or None without the setting."""
+    if not config.reload:
+        return None
+    if command is None and not config.supervised:
+        # SIGHUP stops a process started from Python: only the synack command re-executes itself.
+        raise StartupError("--reload needs the synack command (or --workers), not serve() from Python")
+    settings = WatchSettings(config.reload_dir or (config.app_dir,), config.reload_include, config.reload_exclude)
+    try:
+        return Reloader(settings)
+    except ReloadError as error:
+        raise StartupError(str(error)) from None
+
+
+def _start(reloader: Reloader | None) -> None:
+    """Start watching. The watcher reloads with SIGHUP: until the worker or the arbiter
+    handles it, a SIGHUP is ignored rather than allowed to end the process (and the watcher
+    holds its own until then, see ``Reloader``)."""
+    if reloader is not None:
+        if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        reloader.start()
 
 
 @contextlib.contextmanager
@@ -341,7 +369,7 @@ def _module_exists(name: str) -> bool:
             del sys.modules[imported]
 
 
-def _run_supervised(config: Config) -> int:
+def _run_supervised(config: Config, reloader: Reloader | None = None) -> int:
     # The master never imports the app (workers do, after fork), but it checks that the
     # module exists so the commonest mistake still gets a one-line error and status 1.
     spec = config.app
@@ -376,8 +404,11 @@ def _run_supervised(config: Config) -> int:
                                own_listeners=listeners.owned, worker_timeout=config.worker_timeout,
                                max_worker_memory=config.max_worker_memory << 20,
                                shutdown_delay=config.shutdown_delay)
+    _start(reloader)  # (in the arbiter: its SIGHUP starts a new set of workers)
     try:
         return Arbiter(worker_main, settings, listeners.sockets).run()
     finally:
+        if reloader is not None:
+            reloader.stop()
         for sock in listeners.sockets:
             sock.close()

@@ -50,6 +50,9 @@ _NEEDS = {
     "ssl_ciphers": ["--ssl-certfile", "cert.pem"],
     "ssl_ca_certs": ["--ssl-certfile", "cert.pem"],
     "ssl_cert_reqs": ["--ssl-certfile", "cert.pem", "--ssl-ca-certs", "ca.pem"],
+    "reload_dir": ["--reload"],
+    "reload_include": ["--reload"],
+    "reload_exclude": ["--reload"],
 }
 
 

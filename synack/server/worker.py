@@ -282,6 +282,7 @@ class Worker:
         #: Set by a second stop signal during ``--shutdown-delay``.
         self._hurry: asyncio.Event | None = None
         self._checking_reload = False
+        self._hangup_again = False
         self._next_retire_request = 0.0
         #: Connections taken from the listen queue during a stop (for the closing line).
         self.taken_at_stop = 0
@@ -451,7 +452,12 @@ class Worker:
             error_log.debug("cannot ask the supervisor for a replacement: %s", error)
 
     def _hangup(self) -> None:
-        if self.ending is not None or self._checking_reload:
+        if self.ending is not None:
+            return
+        if self._checking_reload:
+            # (A file saved again while the check runs, under --reload): check once more
+            # afterwards, so that the code that reloads is the newest.
+            self._hangup_again = True
             return
         if self.reload is None:
             error_log.info("SIGHUP: this process cannot reload itself; stopping")
@@ -469,6 +475,10 @@ class Worker:
         finally:
             self._checking_reload = False
         if self.ending is not None:
+            return
+        if self._hangup_again:
+            self._hangup_again = False
+            self._hangup()
             return
         if problem is not None:
             error_log.error("SIGHUP: not reloading, still serving the old code:\n%s", problem)
