@@ -164,3 +164,29 @@ def test_which_changes_reload(tmp_path: Path, path: str, include: tuple[str, ...
 
     settings = WatchSettings((str(tmp_path),), include, exclude)
     assert settings.wanted(str(tmp_path / path)) is wanted
+
+
+#: A message module whose import waits (bounded) until the test creates ``go``, then fails:
+#: the reload check is still running while the test saves again.
+SLOW_AND_BROKEN = '''\
+import os, time
+open("importing", "w").close()
+deadline = time.monotonic() + 20
+while not os.path.exists("go") and time.monotonic() < deadline:
+    time.sleep(0.02)
+raise RuntimeError("this version does not load")
+'''
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_save_during_a_failing_reload_is_not_lost(server_factory: Callable[..., Server], tmp_path: Path,
+                                                    workers: str) -> None:
+    server = _start(server_factory, tmp_path, "--workers", workers)
+    (tmp_path / "reload_fixture_message.py").write_text(SLOW_AND_BROKEN)
+    # The check child (one process) or the new workers (--workers 2) import it: wait until they do.
+    assert wait_for((tmp_path / "importing").exists, DEADLINE), server.stderr_text()
+    _say(tmp_path, "three")  # a good save while that reload is still under way
+    assert wait_for(lambda: server.stderr_text().count("changed; reloading") >= 2, DEADLINE), server.stderr_text()
+    (tmp_path / "go").write_text("")
+    assert wait_for(lambda: "this version does not load" in server.stderr_text(), DEADLINE), server.stderr_text()
+    assert wait_for(_serves(server, b"three"), DEADLINE), server.stderr_text()

@@ -478,6 +478,9 @@ class Worker:
             return
         if self._hangup_again:
             self._hangup_again = False
+            if problem is not None:
+                error_log.error("SIGHUP: that version does not load; a newer SIGHUP came, checking again:\n%s",
+                                problem)
             self._hangup()
             return
         if problem is not None:

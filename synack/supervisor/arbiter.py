@@ -104,6 +104,7 @@ class Arbiter:
         self.restarts: collections.Counter[str] = collections.Counter()  # by cause
         self.signals: list[str] = []
         self.stopping = False
+        self._hup_again = False  # a SIGHUP came while a reload was under way
         self.exit_code = 0
         self._crashes: list[float] = []
         self._spawn_after = 0.0  # back-off after crashes (monotonic time)
@@ -179,7 +180,10 @@ class Arbiter:
         if self.stopping:
             return
         if self.booting:
-            error_log.info("SIGHUP: a reload is already under way; ignored")
+            # (A file saved again under --reload): one more reload once this one settles,
+            # so that the newest code is what serves.
+            error_log.info("SIGHUP: a reload is already under way; another follows it")
+            self._hup_again = True
             return
         error_log.info("SIGHUP: starting %d new worker(s); the old ones serve until they are ready",
                        self.target)
@@ -243,6 +247,7 @@ class Arbiter:
         for new in self.booting:
             self.workers[new] = time.monotonic()
         self.booting.clear()
+        self._reload_settled()
 
     def _reload_failed(self, pid: int, code: int) -> None:
         error_log.error(
@@ -252,6 +257,17 @@ class Arbiter:
         for other in list(self.booting):
             self._retire(other)
         self.booting.clear()
+        self._reload_settled()
+
+    def _reload_settled(self) -> None:
+        """A SIGHUP that came during the reload starts the next one now."""
+        if self._hup_again:
+            self._hup_again = False
+            self.signals.append("hup")
+            try:
+                os.write(self._wake_write, b"!")  # (handled at once, not after the loop's sleep)
+            except OSError:
+                pass
 
     # ------------------------------------------------------------------ health
 
