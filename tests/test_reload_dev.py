@@ -14,7 +14,10 @@ import pytest
 from tests.conftest import ROOT, Server
 from tests.supervisor.helpers import body, get, wait_for
 
-pytest.importorskip("watchfiles")
+from synack.reloader import watchfiles_missing
+
+#: The tests that watch files need watchfiles (the test extra has it); the error without it is tested anyway.
+needs_watchfiles = pytest.mark.skipif(watchfiles_missing(), reason="watchfiles is not installed")
 
 APP = '''\
 from reload_fixture_message import MESSAGE
@@ -55,6 +58,7 @@ def _start(server_factory: Callable[..., Server], directory: Path, *extra: str) 
     return server
 
 
+@needs_watchfiles
 def test_an_edited_module_is_served_and_a_syntax_error_keeps_the_old_code(
         server_factory: Callable[..., Server], tmp_path: Path) -> None:
     server = _start(server_factory, tmp_path)
@@ -73,6 +77,7 @@ def test_an_edited_module_is_served_and_a_syntax_error_keeps_the_old_code(
     assert wait_for(_serves(server, b"three"), DEADLINE), server.stderr_text()
 
 
+@needs_watchfiles
 def test_excluded_files_do_not_reload(server_factory: Callable[..., Server], tmp_path: Path) -> None:
     server = _start(server_factory, tmp_path, "--reload-exclude", "generated_*", "--reload-include", "*.txt")
     # Ignored: a hidden file and bytecode (the default excludes), a user exclude, and a
@@ -93,6 +98,7 @@ def test_excluded_files_do_not_reload(server_factory: Callable[..., Server], tmp
     assert any("reload_fixture_message.py" in line for line in changed), changed
 
 
+@needs_watchfiles
 def test_reload_with_workers_replaces_the_set_and_survives_a_syntax_error(
         server_factory: Callable[..., Server], tmp_path: Path) -> None:
     server = _start(server_factory, tmp_path, "--workers", "2")
@@ -133,6 +139,7 @@ def test_reload_settings_need_reload(tmp_path: Path) -> None:
     assert "--reload-dir needs --reload" in result.stderr and "Traceback" not in result.stderr
 
 
+@needs_watchfiles
 def test_a_missing_reload_dir_is_a_one_line_error(tmp_path: Path) -> None:
     _write_app(tmp_path, "one")
     result = subprocess.run([sys.executable, "-m", "synack", "--reload", "--reload-dir", "nowhere", "--port", "0", SPEC],
@@ -178,6 +185,7 @@ raise RuntimeError("this version does not load")
 '''
 
 
+@needs_watchfiles
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_save_during_a_failing_reload_is_not_lost(server_factory: Callable[..., Server], tmp_path: Path,
                                                     workers: str) -> None:
