@@ -212,6 +212,11 @@ class Config:
         " scope's state and WSGI HTTP_X_REQUEST_ID; auto: when the access log records it (--log-format json"
         " or {request_id} in --access-log-format)", "log", choices=("auto", "on", "off"),
     )
+    metrics: str | None = _setting(
+        None, "serve GET /metrics (Prometheus text format) on a second listener at HOST:PORT; single"
+        " process only for now (not with --workers > 1 or the other supervisor settings)", "log",
+        metavar="HOST:PORT",
+    )
     log_level: str = _setting("info", "log level, for the error log and the access log (which logs at info)",
                               "log", choices=("critical", "error", "warning", "info", "debug"))
 
@@ -247,9 +252,20 @@ class Config:
         if not self.index or "/" in self.index:
             raise ConfigError("--index must be a plain file name")
         self._check_tls()
+        self._check_metrics()
         for name in ("cache_control", "server_header"):
             if any(ord(c) < 0x20 or ord(c) > 0x7E for c in getattr(self, name)):
                 raise ConfigError(f"{_flag(name)} must be printable ASCII")
+
+    def _check_metrics(self) -> None:
+        if self.metrics is None:
+            return
+        if self.metrics.startswith(("unix:", "fd://")) or not _TCP_ADDRESS.fullmatch(self.metrics):
+            raise ConfigError(f"--metrics must be HOST:PORT or [IPV6]:PORT, got {self.metrics!r}")
+        parse_address(self.metrics)  # (the port's range)
+        if self.supervised:
+            raise ConfigError("--metrics works with a single process only for now: it cannot be combined with"
+                              " --workers > 1, --worker-timeout, --max-requests or --max-worker-memory")
 
     def _check_tls(self) -> None:
         if self.ssl_certfile is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import dataclasses
 import os
 import random
 import signal
@@ -302,12 +303,22 @@ def _load(config: Config) -> Handler:
 def _serve(config: Config, handler: Handler, listeners: Listeners, tls: ServerTls | None, *,
            link: SupervisorLink | None = None, command: Sequence[str] | None = None) -> int:
     reload = _reload_check(command) if command is not None and link is None else None
+    settings = _worker_settings(config, tls, listeners.owned)
+    if config.metrics is not None and link is None:
+        address = parse_address(config.metrics)
+        settings = dataclasses.replace(settings, metrics=bind_tcp(address.host, address.port, config.backlog))
     try:
-        worker = Worker(handler, listeners.sockets, config.limits, config.timeouts,
-                        _worker_settings(config, tls, listeners.owned), link=link, reload=reload)
+        worker = Worker(handler, listeners.sockets, config.limits, config.timeouts, settings, link=link,
+                        reload=reload)
     except RuntimeError as error:
+        if settings.metrics is not None:
+            settings.metrics.close()
         raise StartupError(str(error)) from None
-    code = worker.run()
+    try:
+        code = worker.run()
+    finally:
+        if settings.metrics is not None:
+            settings.metrics.close()  # (a reload in place binds it anew)
     flush_access_log(config.timeouts.graceful)
     if worker.reloading and command is not None:
         _restart_in_place(command, listeners)

@@ -11,6 +11,7 @@ from ..h1 import Limits
 from ..logs import access_log, custom_access, error_log
 from .exchange import Handler
 from .request_id import RequestIds
+from .metrics import Metrics
 from .timeouts import Timeouts
 from .proxy import Forwarding
 from .tls import ServerTls
@@ -49,6 +50,7 @@ class ServerContext:
         scheme: str = "http",
         tls: ServerTls | None = None,
         forwarding: Forwarding | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.loop = loop
         #: The clock every deadline is armed from (``loop.time``; a test harness may swap it).
@@ -69,6 +71,10 @@ class ServerContext:
         self.tls = tls
         #: Proxy headers from trusted peers (``--proxy-headers``), or None when off.
         self.forwarding = forwarding
+        #: The request counters (``--metrics``), or None when off.
+        self.metrics = metrics
+        #: Whether each request's start time is taken (for the access log or the metrics).
+        self.timed = self.access_log or metrics is not None
         self.connections: set[Connection] = set()
         self.now = loop.time()
         #: The ``date`` and ``server`` field lines, refreshed once a second by the worker.

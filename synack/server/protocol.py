@@ -327,8 +327,8 @@ class HttpProtocol(asyncio.Protocol):
         )
         self.exchange = exchange
         context.requests += 1  # (for --max-requests)
-        if context.access_log:
-            self.started = _monotonic()  # the access log's duration
+        if context.timed:
+            self.started = _monotonic()  # the access log's and the metrics' duration
         if request.forwarded and self.forwarding is not None:
             self.forwarding.apply(exchange)  # a trusted proxy names the client, scheme and host
         if context.shutting_down:
@@ -461,6 +461,9 @@ class HttpProtocol(asyncio.Protocol):
         if context.access_log:
             self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent,
                              exchange.client)
+        if context.metrics is not None:
+            context.metrics.record(exchange.head.method, self.connection.response_status, exchange.bytes_sent,
+                                   self.started)
         if self.exchange is not exchange:
             return
         self.exchange = None
@@ -593,8 +596,13 @@ class HttpProtocol(asyncio.Protocol):
             if request is not None:
                 exchange = self.exchange
                 self._log_access(request, status, 0, exchange.client if exchange is not None else self.client)
-            elif self.context.access_log:
-                access_log.info(rejected_line(self.client, self.context.log_time, status))
+                if self.context.metrics is not None:
+                    self.context.metrics.record(request.method, status, 0, self.started)
+            else:
+                if self.context.access_log:
+                    access_log.info(rejected_line(self.client, self.context.log_time, status))
+                if self.context.metrics is not None:
+                    self.context.metrics.reject(status)
             self.graceful_close()
         else:
             self.abort()

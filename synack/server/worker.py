@@ -42,6 +42,7 @@ from .clock import default_headers
 from .context import ServerContext, expire_deadlines
 from .exchange import Handler
 from .listeners import describe, handshakes_in_progress, refuse_new_connections
+from .metrics import Metrics, serve_metrics
 from .preface import Refused, read_preface
 from .protocol import HttpProtocol
 from .proxy import Forwarding
@@ -145,6 +146,8 @@ class WorkerSettings:
     interactive: bool = False
     #: Under a supervisor: after this many requests, ask to be replaced (0: never).
     max_requests: int = 0
+    #: The bound ``--metrics`` listener (``server/metrics.py``), or None when off.
+    metrics: socket.socket | None = None
 
 
 def loop_name(kind: str = "auto") -> str:
@@ -272,6 +275,7 @@ class Worker:
             root_path=settings.root_path,
             tls=settings.tls,
             forwarding=settings.forwarding,
+            metrics=Metrics() if settings.metrics is not None else None,
         )
         self.context.on_connection_lost.append(self._connection_lost)
         self.acceptors = [_Acceptor(self, sock) for sock in sockets]
@@ -333,6 +337,7 @@ class Worker:
             faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
         for acceptor in self.acceptors:
             acceptor.start()
+        metrics_server = await self._serve_metrics()
         for sock in self.sockets:
             error_log.info("listening on %s", describe(sock, self.context.scheme))
         error_log.info("application startup complete")
@@ -342,6 +347,8 @@ class Worker:
         await self._stop.wait()
         if self.ending is _Ending.STOP and self.settings.shutdown_delay:
             await self._delay_shutdown(self.settings.shutdown_delay)
+        if metrics_server is not None:
+            metrics_server.close()
         self._watch_signals_while_draining(signals)
         await self._drain()
         for sig in signals:
@@ -353,6 +360,14 @@ class Worker:
             except Exception as error:
                 error_log.error("shutdown failed: %s", error)
                 self.exit_code = 1
+
+    async def _serve_metrics(self) -> asyncio.Server | None:
+        sock, metrics = self.settings.metrics, self.context.metrics
+        if sock is None or metrics is None:
+            return None
+        server = await serve_metrics(sock, metrics, self.context.connections)
+        error_log.info("metrics on %s/metrics", describe(sock, "http"))
+        return server
 
     def stop(self) -> None:
         """Ask the worker to stop the server: drain and exit (call from inside the loop)."""
