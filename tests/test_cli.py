@@ -35,7 +35,7 @@ def _other_value(setting: Setting) -> tuple[list[str], Any]:
         values = {"mount": ("/a=/tmp", "/b=/tmp")}.get(setting.name, ("127.0.0.1:8001", "unix:/tmp/s"))
         return [setting.flag, values[0], setting.flag, values[1]], values
     if setting.kind is str:
-        value = {"index": "start.html", "uds_mode": "600"}.get(setting.name, "/tmp/synack-cli-test")
+        value = {"index": "start.html", "uds_mode": "600", "metrics": "127.0.0.1:9100"}.get(setting.name, "/tmp/synack-cli-test")
         return [setting.flag, value], value
     value = (setting.default or 0) + 1
     if setting.name == "max_request_line":
