@@ -111,7 +111,17 @@ def make_request(workload: str, headers: int) -> tuple[bytes, bytes]:
     return method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n" + extra + b"\r\n", body
 
 
-async def main(requests: int, headers: int, workload: str, access: str | None = None) -> None:
+def _metrics(on: bool) -> dict[str, object]:
+    """The ``metrics`` argument of ServerContext when counting (none with an older synack)."""
+    if not on:
+        return {}
+    from synack.server.metrics import Metrics
+
+    return {"metrics": Metrics()}
+
+
+async def main(requests: int, headers: int, workload: str, access: str | None = None,
+               metrics: bool = False) -> None:
     gc.collect()  # as the worker does once the app has started (server/worker.py)
     gc.freeze()
     loop = asyncio.get_running_loop()
@@ -122,7 +132,7 @@ async def main(requests: int, headers: int, workload: str, access: str | None = 
     # As the server runs by default: proxy headers from 127.0.0.1 (the fake peer) are read, so
     # this measures their cost on requests that carry none.
     context = ServerContext(loop, make_handler(workload), Limits(), Timeouts(), access_log=access is not None,
-                            forwarding=Forwarding(trust_from(None)))
+                            forwarding=Forwarding(trust_from(None)), **_metrics(metrics))
     connections = 64  # like wrk -c64: one loop pass serves a batch of ready connections
     protocols = []
     transports = []
@@ -172,9 +182,11 @@ if __name__ == "__main__":
                         default="asgi_hello")
     parser.add_argument("--access-log", metavar="FILE", default=None,
                         help="log each request to FILE (/dev/null to count only the formatting)")
+    parser.add_argument("--metrics", action="store_true", help="count each request as --metrics does")
     arguments = parser.parse_args()
     if arguments.loop == "uvloop":
         import uvloop
 
         uvloop.install()
-    asyncio.run(main(arguments.requests, arguments.headers, arguments.workload, arguments.access_log))
+    asyncio.run(main(arguments.requests, arguments.headers, arguments.workload, arguments.access_log,
+                     arguments.metrics))
