@@ -15,7 +15,6 @@ line) and what to fix. ``to_toml`` prints the effective configuration in the for
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tomllib
@@ -249,10 +248,22 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, tuple):
-        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
+        return "[" + ", ".join(_toml_string(str(item)) for item in value) + "]"
     if isinstance(value, int):
         return str(value)
-    return json.dumps(value)  # a TOML basic string: the same escapes, \uXXXX included
+    return _toml_string(str(value))
+
+
+#: TOML basic-string escapes (TOML 1.0 "String"): the quote, the backslash and every control
+#: character but tab, DEL included; everything else, non-ASCII too, is written as it is.
+_TOML_ESCAPES = {code: f"\\u{code:04X}" for code in (*range(0x20), 0x7F) if code != 0x09}
+_TOML_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 0x08: "\\b", 0x0A: "\\n", 0x0C: "\\f", 0x0D: "\\r"})
+
+
+def _toml_string(text: str) -> str:
+    """``text`` as a TOML basic string. (``json.dumps`` is not one: it writes characters
+    beyond U+FFFF as surrogate pairs, which TOML refuses, and leaves DEL bare.)"""
+    return '"' + text.translate(_TOML_ESCAPES) + '"'
 
 
 def apply_env_file(values: Mapping[str, str]) -> None:

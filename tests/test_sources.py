@@ -193,6 +193,16 @@ def test_print_config_round_trips(tmp_path: Path) -> None:
     assert parse_config(["--config", str(path)], {}) == Config()
 
 
+def test_print_config_round_trips_any_text(tmp_path: Path) -> None:
+    # TOML refuses surrogate escapes and a bare DEL: characters beyond U+FFFF and control
+    # characters must still come back as they went in.
+    for text in ("emoji \N{GRINNING FACE} caf\u00e9", "del\x7fend", "tab\tnl\ncr\r", 'q"b\\s'):
+        config = parse_config(["hello:app", "--root-path", "/" + text], {})
+        path = tmp_path / "printed.toml"
+        path.write_text(to_toml(config), encoding="utf-8")
+        assert parse_config(["--config", str(path)], {}).root_path == "/" + text
+
+
 def test_print_config_from_the_real_command(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]), SYNACK_WORKERS="2")
     printed = subprocess.run([sys.executable, "-m", "synack", "--print-config", "--port", "4321", "hello:app"],
