@@ -40,7 +40,8 @@ def require(program: str) -> str:
         None,
     )
     if path is None:
-        pytest.skip(f"{program} is not installed (.ci/run installs it)")
+        # A failure, not a skip: the test command (.ci/run) installs it, so missing means broken.
+        pytest.fail(f"{program} is not installed (.ci/run installs it with apt)")
     return path
 
 

@@ -5,8 +5,8 @@ wheels for Linux x86-64 only). Longer runs: see README.md."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +36,10 @@ def test_seeds_and_regressions_replay(name: str, path: Path) -> None:
     targets.TARGETS[name](path.read_bytes())
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
-                    reason="atheris is not installed (pip install atheris; Linux x86-64 wheels only)")
+# The test extra installs atheris wherever it has wheels (Linux x86-64): there, missing is a
+# failure; elsewhere the bounded run cannot happen (the seeds and regressions above still replay).
+@pytest.mark.skipif(not (sys.platform == "linux" and platform.machine() == "x86_64"),
+                    reason="atheris has wheels for Linux x86-64 only")
 @pytest.mark.parametrize("name", TARGET_NAMES)
 def test_bounded_fuzz_run(name: str, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
