@@ -20,7 +20,8 @@ import time
 
 from synack.apps.asgi import ASGIHandler
 from synack.h1 import Limits
-from synack.server.protocol import HttpProtocol, ServerContext
+from synack.server.context import ServerContext
+from synack.server.protocol import HttpProtocol
 from synack.server.proxy import Forwarding, trust_from
 from synack.server.timeouts import Timeouts
 

@@ -43,16 +43,16 @@ from ..h1 import (
 )
 from ..logs import access_line, access_log, error_log, format_peer, rejected_line
 from . import sendfile
-from .context import ServerContext, expire_deadlines
+from .context import ServerContext
 from .exchange import BodyError, ClientDisconnected, Exchange, RawStream, TlsInfo
 from .proxy import Forwarding
-from .stream import UpgradedStream
+from .stream import HIGH_WATER, UpgradedStream
 
-__all__ = ["HttpProtocol", "ServerContext", "expire_deadlines"]  # (the last two live in context.py)
+__all__ = ["HttpProtocol", "HIGH_WATER"]
 
-#: Unparsed input above this pauses reading until the app consumes it (request bodies) or the
-#: current response ends (pipelined requests).
-HIGH_WATER = 256 * 1024
+#: Unparsed input above this (``stream.HIGH_WATER``, the same bound as for an upgraded
+#: connection) pauses reading until the app consumes it (request bodies) or the current
+#: response ends (pipelined requests).
 #: Seconds a connection that has not sent its first request yet may still send it once the
 #: server drains (see ``HttpProtocol.shutdown``).
 DRAIN_FIRST_REQUEST_GRACE = 1.0
@@ -176,7 +176,8 @@ class HttpProtocol(asyncio.Protocol):
             elif phase == _HEAD:
                 self._next_request()
             else:  # FLUSH: the next request waits until the client has read this response
-                self._pause_reading_above(HIGH_WATER)
+                if connection.buffered > HIGH_WATER:
+                    self.pause_input()
         elif self._body_waiters:
             for waiter in self._body_waiters:  # (inline: once per body chunk)
                 if not waiter.done():
@@ -569,10 +570,6 @@ class HttpProtocol(asyncio.Protocol):
         if self.reading_paused:
             self.reading_paused = False
             self.transport.resume_reading()
-
-    def _pause_reading_above(self, limit: int) -> None:
-        if self.connection.buffered > limit:
-            self.pause_input()
 
     # ------------------------------------------------------------------ closing
 

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from synack.h1 import Limits
-from synack.server.protocol import HttpProtocol, ServerContext, expire_deadlines
+from synack.server.context import ServerContext, expire_deadlines
+from synack.server.protocol import HttpProtocol
 from synack.server.timeouts import Timeouts
 
 
