@@ -27,8 +27,9 @@ class Connection(Protocol):
 
     def on_deadline(self) -> None: ...
 
-    def shutdown(self) -> None:
-        """Graceful server shutdown: close if idle, else make this the last exchange."""
+    def shutdown(self, keep_idle: bool = False) -> None:
+        """Graceful server shutdown: make this the last exchange; an idle connection is
+        closed at once, or with ``keep_idle`` at its next response or keep-alive deadline."""
 
     def cancel(self) -> None:
         """Graceful timeout expired: cancel the handler and drop the connection."""

@@ -662,14 +662,18 @@ class HttpProtocol(asyncio.Protocol):
             task.cancel()
         self.abort()
 
-    def shutdown(self) -> None:
+    def shutdown(self, keep_idle: bool = False) -> None:
         """Graceful server shutdown: close if idle, else make this the last exchange.
 
-        An idle keep-alive connection is closed at once (a client must be ready to retry on
-        a kept-alive connection, RFC 9112 §9.3.1). A new connection that has sent nothing yet
-        is different: its first request is likely already on the way, and closing it would
-        throw that request away, so it gets ``DRAIN_FIRST_REQUEST_GRACE`` seconds to arrive
-        and is then answered, with ``Connection: close``.
+        On a stop, an idle keep-alive connection is closed at once (a client must be ready to
+        retry on a kept-alive connection, RFC 9112 §9.3.1). With ``keep_idle`` (a supervised
+        worker retiring while others serve in its place: a reload, ``--max-requests``), it is
+        left open instead: its next request is answered, with ``Connection: close``, or its
+        keep-alive deadline closes it. Nothing races a request the client may be sending, and
+        a TLS connection keeps the certificate it was opened with until then. A new
+        connection that has sent nothing yet gets ``DRAIN_FIRST_REQUEST_GRACE`` seconds
+        for its first request, which is likely already on the way, and is then answered,
+        with ``Connection: close``.
         """
         if self._stream is not None:
             if not self.closed:
@@ -679,7 +683,8 @@ class HttpProtocol(asyncio.Protocol):
         if self.exchange is not None or self.connection.buffered:
             return
         if self.phase == _KEEPALIVE:
-            self.graceful_close()
+            if not keep_idle:
+                self.graceful_close()
         elif self.phase == _HEAD:
             grace = self.context.time() + DRAIN_FIRST_REQUEST_GRACE
             self.deadline = min(self.deadline, grace) if self.deadline else grace

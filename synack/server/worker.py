@@ -17,7 +17,11 @@ How a worker ends (theory of operation). Three endings, chosen by who asks:
   place (see ``run.py``) takes over the same sockets and their queue.
 
 In each case the connections then finish their current request (``Connection: close``),
-idle ones are closed, and after ``Timeouts.graceful`` whatever is left is cancelled.
+and after ``Timeouts.graceful`` whatever is left is cancelled. Idle keep-alive connections are
+closed at once on a stop or a reload in place (where new connections wait for the drain); a
+retiring worker leaves them open until their next request, answered with ``Connection:
+close``, or their keep-alive deadline, so a reload under a supervisor closes no connection a
+client may be sending on, and TLS connections keep their certificate until then.
 """
 
 from __future__ import annotations
@@ -516,8 +520,11 @@ class Worker:
         while True:
             ending = self.ending
             await self._release_listeners()
+            # A retiring worker's replacements serve already: its idle connections may
+            # wait for one more request (see HttpProtocol.shutdown).
+            keep_idle = self.ending is _Ending.RETIRE
             for connection in list(self.context.connections):
-                connection.shutdown()
+                connection.shutdown(keep_idle)
             await self._wait_idle(deadline)
             if self.ending is ending:  # else a reload turned into a stop meanwhile
                 break

@@ -235,6 +235,33 @@ def test_sighup_swaps_the_certificate_without_dropping_a_connection(server_facto
     assert not _presented_by(server, certs)
 
 
+def test_a_supervised_reload_leaves_an_idle_tls_connection_its_certificate(server_factory, certs: Certificates,
+                                                                           tmp_path: Path) -> None:
+    # The retiring worker keeps its idle keep-alive connections until their next request
+    # (answered, with Connection: close) instead of closing them under a client that may be
+    # sending: the connection opened before the SIGHUP still works, on the old certificate.
+    renewed = make_certificates(tmp_path / "renewed", "renewed")
+    live = tmp_path / "live.pem"
+    shutil.copy(certs.server_pem, live)
+    server = server_factory(["deploy_app:app", "--ssl-certfile", str(live), "--workers", "2",
+                             "--keep-alive-timeout", "120"])
+    with tls_connect(server.host, server.port, certs.client_context()) as sock:
+        reader = Reader(sock, timeout=30)
+        sock.sendall(get(b"/"))
+        assert reader.response().status == 200
+        before = sock.getpeercert(binary_form=True)
+        shutil.copy(renewed.server_pem, live)
+        server.signal(signal.SIGHUP)
+        assert wait_for(lambda: "retiring the old ones" in server.stderr_text(), timeout=30), server.stderr_text()
+        assert wait_for(lambda: _presented_by(server, renewed), timeout=30)
+        sock.sendall(get(b"/"))
+        response = reader.response()
+        assert response.status == 200 and response.header(b"connection") == b"close"
+        assert sock.getpeercert(binary_form=True) == before
+        reader.expect_eof()
+    assert before != ssl.PEM_cert_to_DER_cert(renewed.server_cert.read_text())
+
+
 def test_sighup_with_a_broken_certificate_keeps_the_old_one(server_factory, certs: Certificates,
                                                             tmp_path: Path) -> None:
     other = make_certificates(tmp_path / "other", "other")
