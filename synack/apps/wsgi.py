@@ -38,7 +38,28 @@ from ..server.exchange import Exchange
 __all__ = ["WSGIHandler", "FileWrapper", "WSGIInput", "ThreadPool", "build_environ"]
 
 #: ``b"_" in name`` first tries b"_" as an int and clears the TypeError: an int is much cheaper.
-_UNDERSCORE = ord("_")
+_UNDERSCORE, _PERCENT = ord("_"), ord("%")
+_PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+
+#: Request field name → its environ key (``HTTP_…``), or None for a field the environ does
+#: not carry under ``HTTP_``; filled as names are met, emptied when it reaches ``_KEYS_MAX``
+#: (the parser's names are lowercased, so a client cannot grow it beyond that by spelling).
+_KEYS: dict[bytes, str | None] = {b"content-type": None, b"content-length": None}
+_KEYS_MAX = 512
+
+
+def _environ_key(name: bytes) -> str | None:
+    if _UNDERSCORE in name:
+        # "X-Auth_User" would become HTTP_X_AUTH_USER, indistinguishable from
+        # "X-Auth-User" that a proxy vetted: a spoofing vector (nginx, Apache drop these).
+        key = None
+    else:
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+    if len(_KEYS) >= _KEYS_MAX:
+        _KEYS.clear()
+        _KEYS[b"content-type"] = _KEYS[b"content-length"] = None
+    _KEYS[name] = key
+    return key
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -68,8 +89,13 @@ class ThreadPool:
         self._idle = 0
         self._lock = threading.Lock()
 
-    def submit(self, loop: asyncio.AbstractEventLoop, function: Callable[[], Any]) -> asyncio.Future[Any]:
-        """Run ``function()`` in a pool thread; the future resolves on ``loop``."""
+    def submit(self, loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``function(*args)`` in a pool thread; the future resolves on ``loop``.
+
+        If the future is cancelled first (the request task was cancelled at the graceful
+        timeout), the thread still finishes, and a result with a ``close`` to call (a file
+        handed over) is closed on the loop when it arrives.
+        """
         future: asyncio.Future[Any] = loop.create_future()
         context = contextvars.copy_context()
         with self._lock:
@@ -80,7 +106,7 @@ class ThreadPool:
                                           daemon=True)
                 self._threads.append(thread)
                 thread.start()
-        self._jobs.put((loop, future, context, function))
+        self._jobs.put((loop, future, context, function, args))
         return future
 
     def _work(self) -> None:
@@ -88,9 +114,9 @@ class ThreadPool:
             job = self._jobs.get()
             if job is None:
                 return
-            loop, future, context, function = job
+            loop, future, context, function, args = job
             try:
-                result = context.run(function)
+                result = context.run(function, *args)
             except BaseException as error:  # handed to the loop, which decides what to log
                 outcome: Callable[..., None] = _set_exception
                 value: Any = error
@@ -113,6 +139,8 @@ class ThreadPool:
 def _set_result(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():
         future.set_result(result)
+    elif result is not None:
+        _call_close(result[2])  # the request was cancelled while the app ran: close what it handed over
 
 
 def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
@@ -280,18 +308,20 @@ def build_environ(exchange: Exchange, body: WSGIInput, request_id: bool = False)
     head = exchange.head
     server = exchange.server or ("localhost", 0)
     client = exchange.client
+    path = head.path
+    target = head.target.decode("latin-1")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": head.method.decode("latin-1"),
         "SCRIPT_NAME": exchange.root_path,
         # Path and query as the core split them (absolute-form included, RFC 9112 §3.2.2);
         # HTTP_HOST below is already the effective host.
-        "PATH_INFO": unquote_to_bytes(head.path).decode("latin-1"),
+        "PATH_INFO": (unquote_to_bytes(path) if _PERCENT in path else path).decode("latin-1"),
         "QUERY_STRING": head.query.decode("latin-1"),
-        "RAW_URI": head.target.decode("latin-1"),
-        "REQUEST_URI": head.target.decode("latin-1"),
+        "RAW_URI": target,
+        "REQUEST_URI": target,
         "SERVER_NAME": server[0],
         "SERVER_PORT": str(server[1]),
-        "SERVER_PROTOCOL": "HTTP/" + head.http_version.decode("ascii"),
+        "SERVER_PROTOCOL": _PROTOCOLS.get(head.http_version) or "HTTP/" + head.http_version.decode("ascii"),
         "SERVER_SOFTWARE": "synack",
         "REMOTE_ADDR": client[0] if client else "",
         "REMOTE_PORT": str(client[1]) if client else "",
@@ -310,17 +340,13 @@ def build_environ(exchange: Exchange, body: WSGIInput, request_id: bool = False)
         # accepted as one value) is "3" here, and a chunked body has none (PEP 3333 allows
         # CONTENT_LENGTH to be absent; wsgi.input_terminated says how to read it).
         environ["CONTENT_LENGTH"] = str(head.content_length)
-    for name, value in head.headers:
-        if name == b"content-type":
-            environ["CONTENT_TYPE"] = value.decode("latin-1")
-            continue
-        if name == b"content-length":
-            continue
-        if _UNDERSCORE in name:
-            # "X-Auth_User" would become HTTP_X_AUTH_USER, indistinguishable from
-            # "X-Auth-User" that a proxy vetted: a spoofing vector (nginx, Apache drop these).
-            continue
-        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+    keys = _KEYS
+    for name, value in head.fields:
+        key = keys[name] if name in keys else _environ_key(name)
+        if key is None:
+            if name == b"content-type":
+                environ["CONTENT_TYPE"] = value.decode("latin-1")
+            continue  # Content-Length is framed above; names with "_" are dropped
         text = value.decode("latin-1")
         previous = environ.get(key)
         if previous is None:
@@ -388,28 +414,59 @@ class _Response:
             self.bridge.call(self.exchange.send_body(bytes(data), more=True))
 
 
+#: Status lines and header names already checked (→ parsed status, encoded name), so an
+#: app's usual handful costs a lookup each. Bounded like ``_KEYS``. Only exact ``str`` keys
+#: are stored: a subclass could compare equal and behave differently.
+_STATUSES: dict[str, tuple[int, bytes]] = {}
+_NAMES: dict[str, bytes] = {}
+_CHECKED_MAX = 512
+
+
 def _parse_status(status: str) -> tuple[int, bytes]:
+    parsed = _STATUSES.get(status) if type(status) is str else None
+    if parsed is not None:
+        return parsed
     if not isinstance(status, str):
         raise TypeError(f"status must be a str like '200 OK', got {status!r}")
     code, _, reason = status.partition(" ")
     if len(code) != 3 or not code.isdigit() or code[0] == "0":
         raise ValueError(f"invalid status {status!r}: expected '200 OK' style")
-    return int(code), reason.strip().encode("latin-1")
+    parsed = int(code), reason.strip().encode("latin-1")
+    if type(status) is str:
+        if len(_STATUSES) >= _CHECKED_MAX:
+            _STATUSES.clear()
+        _STATUSES[status] = parsed
+    return parsed
 
 
 def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     if not isinstance(headers, list):
         raise TypeError(f"response headers must be a list of (name, value) tuples, got {type(headers).__name__}")
+    names = _NAMES
     result = []
     for name, value in headers:
-        if not isinstance(name, str) or not isinstance(value, str):
+        if not isinstance(value, str):
             raise TypeError(f"header names and values must be str, got {name!r}: {value!r}")
-        if name.lower() in _HOP_BY_HOP:
-            raise ValueError(f"hop-by-hop header {name!r} is not allowed in a WSGI response (PEP 3333)")
+        encoded = names.get(name) if type(name) is str else None
+        if encoded is None:
+            encoded = _encode_name(name, value)
         # Strip surrounding whitespace, as gunicorn does: Django's WSGI handler sends cookies
         # as ``cookie.output(header="")``, which begins with a space (RFC 9110 §5.5 OWS).
-        result.append((name.encode("latin-1"), value.strip(" \t").encode("latin-1")))
+        result.append((encoded, value.strip(" \t").encode("latin-1")))
     return result
+
+
+def _encode_name(name: str, value: str) -> bytes:
+    if not isinstance(name, str):
+        raise TypeError(f"header names and values must be str, got {name!r}: {value!r}")
+    if name.lower() in _HOP_BY_HOP:
+        raise ValueError(f"hop-by-hop header {name!r} is not allowed in a WSGI response (PEP 3333)")
+    encoded = name.encode("latin-1")
+    if type(name) is str:
+        if len(_NAMES) >= _CHECKED_MAX:
+            _NAMES.clear()
+        _NAMES[name] = encoded
+    return encoded
 
 
 # ---------------------------------------------------------------------- handler
@@ -443,22 +500,20 @@ class WSGIHandler:
         bridge = _Bridge(loop)
         response = _Response(exchange, bridge)
         environ = build_environ(exchange, WSGIInput(exchange, bridge), self.request_id)
-        future = self.pool.submit(loop, lambda: self._run(environ, response))
-        try:
-            # shield: if this task is cancelled (graceful timeout), the thread still finishes,
-            # and whatever it hands over is closed by _close_abandoned.
-            outcome = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            future.add_done_callback(_close_abandoned)
-            raise
+        # Cancelling this task (the graceful timeout) cancels the future; the thread still
+        # finishes, and whatever it hands over then is closed by ``_set_result``.
+        outcome = await self.pool.submit(loop, self._run, environ, response)
         if outcome is None:
             return  # streamed (and closed) by the thread
         kind, payload, closer = outcome
         if kind == "body":
             if not response.sent:
                 response.sent = True
-                await exchange.send_head(response.status, response.require_start(), response.reason)
-            await exchange.send_body(payload, more=False)
+                exchange.start_response(response.status, response.require_start(), response.reason)
+            if exchange.head_pending:
+                exchange.complete_response(payload)  # head and body in one write
+            else:
+                await exchange.send_body(payload, more=False)
             return
         try:
             await self._send_file(exchange, response, payload)
@@ -524,11 +579,3 @@ class WSGIHandler:
     async def shutdown(self) -> None:
         self.pool.shutdown()
 
-
-def _close_abandoned(future: asyncio.Future[Any]) -> None:
-    # The request task was cancelled while the app ran; close a file it handed over.
-    if future.cancelled() or future.exception() is not None:
-        return
-    outcome = future.result()
-    if outcome is not None:
-        _call_close(outcome[2])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from synack.apps.wsgi import ThreadPool
 from tests.conftest import Server
 from tests.helpers import RawClient, assert_aborted, random_file, running, sha256
 
@@ -385,3 +388,42 @@ def test_many_parallel_requests(server: Server) -> None:
     with ThreadPoolExecutor(16) as executor:
         results = list(executor.map(fetch, range(64)))
     assert results == [sha256(b"%d" % index) for index in range(64)]
+
+
+def test_a_file_handed_over_after_the_request_was_cancelled_is_closed() -> None:
+    # The graceful timeout cancels the request task while the app still runs in its thread;
+    # what the thread hands over afterwards (an open file to send) must still be closed.
+    pool = ThreadPool(1)
+    release, closed = threading.Event(), threading.Event()
+
+    def app_thread() -> tuple[str, None, object]:
+        release.wait(10)
+        return ("file", None, closed.set)
+
+    async def main() -> bool:
+        future = pool.submit(asyncio.get_running_loop(), app_thread)
+        future.cancel()
+        release.set()
+        for _ in range(1000):
+            if closed.is_set():
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    try:
+        assert asyncio.run(main())
+    finally:
+        pool.shutdown()
+
+
+def test_environ_keys_stay_exact_across_many_distinct_field_names(client: httpx.Client) -> None:
+    # Field names → environ keys are remembered, in a bounded table emptied when full: more
+    # distinct names than it holds, and each request still gets exactly its own fields.
+    for batch in range(8):
+        names = [f"x-field-{batch}-{index}" for index in range(90)]
+        headers = {name: f"{batch}.{index}" for index, name in enumerate(names)}
+        headers["x_underscored"] = "dropped"  # never HTTP_X_UNDERSCORED (a spoofing vector)
+        environ = client.get("/environ/x", headers=headers).json()
+        seen = {key: value for key, value in environ.items() if key.startswith("HTTP_X_")}
+        assert seen == {"HTTP_" + name.upper().replace("-", "_"): value
+                        for name, value in headers.items() if "_" not in name}
