@@ -298,8 +298,22 @@ class FileWrapper:
 # ---------------------------------------------------------------------- environ
 
 
-def build_environ(exchange: Exchange, body: WSGIInput, request_id: bool = False) -> dict[str, Any]:
-    """The PEP 3333 environ for ``exchange``.
+#: Every environ starts as a copy of this (a copy is a few times cheaper than building a dict
+#: of the same size key by key); ``build_environ`` overwrites the per-request values, so the
+#: keys keep this order.
+_TEMPLATE: dict[str, Any] = {
+    "REQUEST_METHOD": "", "SCRIPT_NAME": "", "PATH_INFO": "", "QUERY_STRING": "", "RAW_URI": "",
+    "REQUEST_URI": "", "SERVER_NAME": "", "SERVER_PORT": "", "SERVER_PROTOCOL": "",
+    "SERVER_SOFTWARE": "synack", "REMOTE_ADDR": "", "REMOTE_PORT": "",
+    "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": None, "wsgi.errors": None,
+    "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+    "wsgi.input_terminated": True, "wsgi.file_wrapper": None,
+}
+_METHOD_NAMES = {method: method.decode() for method in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS")}
+
+
+def build_environ(exchange: Exchange, body: Any, request_id: bool = False) -> dict[str, Any]:
+    """The PEP 3333 environ for ``exchange``, with ``body`` as ``wsgi.input``.
 
     ``PATH_INFO`` is the percent-decoded path as bytes decoded with latin-1 (PEP 3333's
     "bytes-as-unicode"), so ``path.encode("latin-1").decode("utf-8")`` recovers UTF-8.
@@ -310,31 +324,24 @@ def build_environ(exchange: Exchange, body: WSGIInput, request_id: bool = False)
     client = exchange.client
     path = head.path
     target = head.target.decode("latin-1")
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": head.method.decode("latin-1"),
-        "SCRIPT_NAME": exchange.root_path,
-        # Path and query as the core split them (absolute-form included, RFC 9112 §3.2.2);
-        # HTTP_HOST below is already the effective host.
-        "PATH_INFO": (unquote_to_bytes(path) if _PERCENT in path else path).decode("latin-1"),
-        "QUERY_STRING": head.query.decode("latin-1"),
-        "RAW_URI": target,
-        "REQUEST_URI": target,
-        "SERVER_NAME": server[0],
-        "SERVER_PORT": str(server[1]),
-        "SERVER_PROTOCOL": _PROTOCOLS.get(head.http_version) or "HTTP/" + head.http_version.decode("ascii"),
-        "SERVER_SOFTWARE": "synack",
-        "REMOTE_ADDR": client[0] if client else "",
-        "REMOTE_PORT": str(client[1]) if client else "",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": exchange.scheme,
-        "wsgi.input": body,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.input_terminated": True,
-        "wsgi.file_wrapper": FileWrapper,
-    }
+    environ = _TEMPLATE.copy()
+    environ["REQUEST_METHOD"] = _METHOD_NAMES.get(head.method) or head.method.decode("latin-1")
+    environ["SCRIPT_NAME"] = exchange.root_path
+    # Path and query as the core split them (absolute-form included, RFC 9112 §3.2.2);
+    # HTTP_HOST below is already the effective host.
+    environ["PATH_INFO"] = (unquote_to_bytes(path) if _PERCENT in path else path).decode("latin-1")
+    environ["QUERY_STRING"] = head.query.decode("latin-1")
+    environ["RAW_URI"] = environ["REQUEST_URI"] = target
+    environ["SERVER_NAME"] = server[0]
+    environ["SERVER_PORT"] = str(server[1])
+    environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(head.http_version) or "HTTP/" + head.http_version.decode("ascii")
+    if client:
+        environ["REMOTE_ADDR"] = client[0]
+        environ["REMOTE_PORT"] = str(client[1])
+    environ["wsgi.url_scheme"] = exchange.scheme
+    environ["wsgi.input"] = body
+    environ["wsgi.errors"] = sys.stderr
+    environ["wsgi.file_wrapper"] = FileWrapper
     if head.content_length is not None:
         # The length the core framed the body by: "Content-Length: 3, 3" (RFC 9110 §8.6,
         # accepted as one value) is "3" here, and a chunked body has none (PEP 3333 allows
@@ -499,7 +506,10 @@ class WSGIHandler:
         loop = asyncio.get_running_loop()
         bridge = _Bridge(loop)
         response = _Response(exchange, bridge)
-        environ = build_environ(exchange, WSGIInput(exchange, bridge), self.request_id)
+        # A request without a body reads from an empty BytesIO: ten times cheaper to make
+        # than a WSGIInput, and it behaves the same (every read returns b"").
+        body = WSGIInput(exchange, bridge) if exchange.more_body else io.BytesIO()
+        environ = build_environ(exchange, body, self.request_id)
         # Cancelling this task (the graceful timeout) cancels the future; the thread still
         # finishes, and whatever it hands over then is closed by ``_set_result``.
         outcome = await self.pool.submit(loop, self._run, environ, response)
