@@ -501,10 +501,13 @@ class WSGIHandler:
         #: Set ``HTTP_X_REQUEST_ID`` to the request's id (``--request-id``).
         self.request_id = request_id
         self.pool = ThreadPool(threads)
+        self._bridge: _Bridge | None = None
 
     async def __call__(self, exchange: Exchange) -> None:
         loop = asyncio.get_running_loop()
-        bridge = _Bridge(loop)
+        bridge = self._bridge
+        if bridge is None or bridge.loop is not loop:  # (one per worker: made once)
+            bridge = self._bridge = _Bridge(loop)
         response = _Response(exchange, bridge)
         # A request without a body reads from an empty BytesIO: ten times cheaper to make
         # than a WSGIInput, and it behaves the same (every read returns b"").
@@ -552,6 +555,12 @@ class WSGIHandler:
     def _run(self, environ: dict[str, Any], response: _Response) -> tuple[str, Any, Any] | None:
         """In a pool thread: call the app, then hand back a whole body or a file, or stream."""
         iterable = self.app(environ, response.start_response)
+        kind = type(iterable)
+        if (kind is list or kind is tuple) and not response.sent:
+            # The usual body, which has no close(): skip the attribute lookup (a miss costs
+            # an exception raised and cleared inside getattr).
+            response.require_start()
+            return ("body", b"".join(iterable), None)
         closer = getattr(iterable, "close", None)
         handed_over = False
         try:
