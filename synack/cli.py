@@ -159,12 +159,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(0)
     apply_env_file(command.env_file)
     config = command.config
+    from .logs import fatal_line
     from .run import StartupError, run
 
     try:
         code = run(config, command=arguments)
     except StartupError as error:
-        sys.stderr.write(f"synack: error: {error}\n")
+        sys.stderr.write(fatal_line(str(error), config.log_format))
         sys.exit(1)
     except KeyboardInterrupt:
         code = 0

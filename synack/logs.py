@@ -26,7 +26,7 @@ from typing import Any
 __all__ = [
     "error_log", "access_log", "setup_logging", "LogSetupError", "access_line", "rejected_line", "escape",
     "format_peer", "AccessFormat", "AccessFormatError", "custom_access", "ACCESS_FIELDS", "JsonFormatter",
-    "BackgroundHandler", "flush_access_log", "ACCESS_QUEUE",
+    "BackgroundHandler", "flush_access_log", "ACCESS_QUEUE", "fatal_line",
 ]
 
 error_log = logging.getLogger("synack.error")
@@ -77,6 +77,13 @@ def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_for
     error_log.handlers[:] = [error_handler]
     error_log.setLevel(level.upper())
     error_log.propagate = False
+    # asyncio reports what goes wrong in the loop (a task's exception nobody retrieved, a
+    # transport's fatal error) on its own logger, which logging's last resort would print as
+    # bare text: in JSON, those are error-log entries like any other.
+    if log_format == "json":
+        asyncio_log = logging.getLogger("asyncio")
+        asyncio_log.handlers[:] = [_ToErrorLog()]
+        asyncio_log.propagate = False
     destination = access if isinstance(access, str) else ("stderr" if access else "off")
     access_log.propagate = False
     _custom_access = custom
@@ -90,6 +97,14 @@ def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_for
         access_log.setLevel(level.upper())
     if log_config is not None:
         _apply_log_config(log_config)
+
+
+class _ToErrorLog(logging.Handler):
+    """Hands another logger's records to the error log's handlers (keeping their logger name)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= error_log.getEffectiveLevel():
+            error_log.handle(record)
 
 
 def _apply_log_config(path: str) -> None:
@@ -329,7 +344,7 @@ class AccessEntry:
     __slots__ = ("client", "log_time", "request", "status", "size", "duration_us", "exchange")
 
     def __init__(self, client: tuple[str, int] | None, log_time: str, request: Any, status: int, size: int,
-                 duration_us: int, exchange: Any) -> None:
+                 duration_us: int | None, exchange: Any) -> None:
         self.client = client
         self.log_time = log_time
         self.request = request
@@ -338,6 +353,23 @@ class AccessEntry:
         self.duration_us = duration_us
         #: The request's ``Exchange`` (for response fields and the request id), or None.
         self.exchange = exchange
+
+
+class _Unparsed:
+    """The request of an entry whose head could not be parsed: every field of it is missing."""
+
+    method = target = http_version = path = query = None
+    headers: dict[bytes, bytes] = {}
+
+
+_UNPARSED = _Unparsed()
+
+
+def _request_line(entry: AccessEntry) -> bytes | None:
+    request = entry.request
+    if request is _UNPARSED:
+        return None
+    return bytes(request.method + b" " + request.target + b" HTTP/" + request.http_version)
 
 
 def _request_field(name: bytes) -> Callable[[AccessEntry], bytes | None]:
@@ -365,8 +397,7 @@ def _request_id(entry: AccessEntry) -> str | None:
 _GETTERS: dict[str, Callable[[AccessEntry], Any]] = {
     "client": lambda entry: entry.client[0] if entry.client else None,
     "time": lambda entry: entry.log_time,
-    "request_line": lambda entry: (entry.request.method + b" " + entry.request.target + b" HTTP/"
-                                   + entry.request.http_version),
+    "request_line": _request_line,
     "method": lambda entry: entry.request.method,
     "path": lambda entry: entry.request.path,
     "query": lambda entry: entry.request.query,
@@ -427,10 +458,27 @@ class AccessFormat:
     def __call__(self, client: tuple[str, int] | None, log_time: str, request: Any, status: int, size: int,
                  duration_us: int, exchange: Any) -> None:
         """Log one request (the driver's hook)."""
-        entry = AccessEntry(client, log_time, request, status, size, duration_us, exchange)
+        self._log(AccessEntry(client, log_time, request, status, size, duration_us, exchange))
+
+    def rejected(self, client: tuple[str, int] | None, log_time: str, status: int) -> None:
+        """Log a request rejected before its head could be parsed (``rejected_line``'s case):
+        only the client, the time and the status are known; the request's fields are empty."""
+        self._log(AccessEntry(client, log_time, _UNPARSED, status, 0, None, None))
+
+    def websocket_closed(self, client: tuple[str, int] | None, log_time: str, request: Any, duration_us: int,
+                         exchange: Any, code: int) -> None:
+        """Log the end of a WebSocket (the 101's second entry): its lifetime as the duration,
+        and the close code (``websocket_close`` in JSON, ``websocket closed CODE`` in text)."""
+        self._log(AccessEntry(client, log_time, request, 101, 0, duration_us, exchange), code)
+
+    def _log(self, entry: AccessEntry, websocket_close: int | None = None) -> None:
         if self.json_lines:
             fields = self.values(entry)
-            access_log.info("%s %s", fields.get("request_line", ""), status, extra={"access": fields})
+            if websocket_close is not None:
+                fields["websocket_close"] = websocket_close
+            access_log.info("%s %s", fields.get("request_line", ""), entry.status, extra={"access": fields})
+        elif websocket_close is not None:
+            access_log.info("%s websocket closed %d", self.text(entry), websocket_close)
         else:
             access_log.info(self.text(entry))
 
@@ -459,6 +507,15 @@ class AccessFormat:
             else:
                 pieces.append(str(value))
         return "".join(pieces)
+
+
+def fatal_line(message: str, log_format: str) -> str:
+    """The line ``cli.py`` prints when synack cannot start (``synack: error: ...``): with
+    ``--log-format json`` one JSON object like the error log's, so that every line is JSON."""
+    if log_format != "json":
+        return f"synack: error: {message}\n"
+    record = logging.LogRecord(error_log.name, logging.ERROR, __file__, 0, "synack: error: %s", (message,), None)
+    return JsonFormatter().format(record) + "\n"
 
 
 class JsonFormatter(logging.Formatter):

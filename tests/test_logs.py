@@ -74,6 +74,74 @@ def test_json_logs_parse_line_by_line() -> None:
     assert all(error["level"] in ("info", "warning", "error") and "time" in error for error in errors)
 
 
+def _exchange(address: tuple[str, int], request: bytes) -> bytes:
+    """Send ``request`` on a fresh connection; the status line of the answer (read to the close)."""
+    import socket
+
+    with socket.create_connection(address, timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer.partition(b"\r\n")[0]
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
+def test_every_log_line_is_json(workers: list[str]) -> None:
+    """With --log-format json, every line either log writes is one JSON object: requests the
+    driver rejects before the app (400, 408, 413, 431, as entries with a status field), an app's
+    traceback (inside the object), asyncio's own reports, startup and shutdown messages, and
+    with --workers the supervisor's."""
+    import signal
+
+    listener = _listener()
+    address = listener.getsockname()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synack", "--fd", str(listener.fileno()), *workers, "--log-format", "json",
+         "--access-log", "-", "--head-timeout", "1", "--max-body-bytes", "10", "--max-head-bytes", "9000",
+         "op_json_logs:app"], env=_env(),
+        pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    close = b"Host: t\r\nConnection: close\r\n\r\n"
+    try:
+        statuses = [
+            _exchange(address, b"NOT HTTP\r\n\r\n"),
+            _exchange(address, b"GET / HTTP/1.1\r\nHost: t\r\n"),  # the head never ends: 408
+            _exchange(address, b"POST / HTTP/1.1\r\nContent-Length: 100\r\n" + close + b"x" * 100),
+            _exchange(address, b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 10_000 + b"\r\n" + close),
+            _exchange(address, b"GET /raise HTTP/1.1\r\n" + close),
+            _exchange(address, b"GET /orphan-task HTTP/1.1\r\n" + close),
+        ]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        listener.close()
+    assert [status.split(b" ")[1] for status in statuses] == [b"400", b"408", b"413", b"431", b"500", b"200"]
+    access = [json.loads(line) for line in out.decode().splitlines()]
+    errors = [json.loads(line) for line in err.decode().splitlines()]
+    assert sorted(entry["status"] for entry in access) == [200, 400, 408, 413, 431, 500], access
+    rejected = [entry for entry in access if entry["status"] in (400, 408, 413, 431)]
+    assert all(entry["client"] == "127.0.0.1" and entry["method"] is None for entry in rejected), rejected
+    messages = [entry.get("message", "") for entry in errors]
+    crash = [entry for entry in errors if "json-logs-boom" in entry.get("exception", "")]
+    assert len(crash) == 1 and crash[0]["exception"].startswith("Traceback (most recent call last)")
+    assert any(entry["logger"] == "asyncio" and "nobody-retrieves-this" in entry.get("exception", "")
+               for entry in errors), errors
+    assert any("listening on" in message for message in messages)
+    assert any(message.startswith("drained in") for message in messages)
+    if workers:
+        assert any("starting 2 worker(s)" in message for message in messages)
+        assert any(message.startswith("SIGTERM: stopping") for message in messages)
+
+
+def test_a_fatal_startup_error_is_json_too() -> None:
+    result = subprocess.run([sys.executable, "-m", "synack", "--log-format", "json", "no_such_module:app"],
+                            env=_env(), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    entry = json.loads(result.stderr)  # one object (and nothing else)
+    assert entry["level"] == "error" and entry["message"].startswith("synack: error: could not import module")
+
+
 def test_json_access_format_names_its_fields() -> None:
     _, out, _ = _run_with_headers(
         ["--access-log", "-", "--log-format", "json", "--access-log-format", "{status} {header:x-trace}",
@@ -224,6 +292,45 @@ def test_a_request_id_is_taken_only_when_trusted_and_well_formed() -> None:
 def test_when_the_app_gets_a_request_id(args: list[str], given: bool) -> None:
     bodies, _, _ = _requests_on_one_connection([*args, "op_request_id:app"], [_with_id(b"chosen")])
     assert (bodies[0] == b"chosen") is given, bodies  # (without it the app fails: a 500)
+
+
+@pytest.mark.parametrize("given", ["from-proxy-7", None])
+def test_a_websocket_gets_its_request_id_and_the_access_entry_shows_it(given: str | None) -> None:
+    """The WebSocket scope's state holds the handshake's X-Request-ID (a trusted peer's, else a
+    new one), as the HTTP scope's does, and both access entries of the upgraded connection (the
+    101, and its end) record the same id as JSON fields."""
+    import asyncio
+    import signal
+
+    from websockets.asyncio.client import connect
+
+    listener = _listener()
+    host, port = listener.getsockname()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synack", "--fd", str(listener.fileno()), "--access-log", "-",
+         "--log-format", "json", "op_request_id:app"], env=_env(),
+        pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+    async def first_message() -> str:
+        headers = {"X-Request-ID": given} if given is not None else {}
+        async with connect(f"ws://{host}:{port}/ws", additional_headers=headers) as ws:
+            return str(await ws.recv())
+
+    try:
+        seen = asyncio.run(asyncio.wait_for(first_message(), 30))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+        listener.close()
+    if given is not None:
+        assert seen == given  # loopback is trusted by default (--forwarded-allow-ips)
+    else:
+        assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", seen), seen
+    entries = [json.loads(line) for line in out.decode().splitlines()]
+    # The handshake's entry, then the one written when the WebSocket ends (with its close code).
+    assert [(entry["status"], entry["path"], entry["request_id"], entry.get("websocket_close"))
+            for entry in entries] == [(101, "/ws", seen, None), (101, "/ws", seen, 1000)]
 
 
 # ---------------------------------------------------------------------- a slow destination

@@ -428,7 +428,7 @@ class ASGIHandler:
 
         if self.websocket is None:
             self.websocket = WebSocketSettings()
-        return websocket_handler(self.app, exchange, self.state, self.websocket)
+        return websocket_handler(self.app, exchange, self.state, self.websocket, self.request_id)
 
     async def startup(self) -> None:
         """Check WebSocket support (logs once when the library is missing), then run lifespan

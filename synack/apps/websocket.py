@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..h1 import Framing, Request, split_list
-from ..logs import access_line, access_log, error_log
+from ..logs import access_line, access_log, custom_access, error_log
 from ..server.exchange import ClientDisconnected, Exchange, RawStream
 from .asgi import ASGIProtocolError, _headers, build_scope
 
@@ -218,10 +218,12 @@ def _subprotocols(head: Request) -> list[str]:
 
 
 def websocket_handler(
-    app: ASGIApp, exchange: Exchange, state: dict[str, Any] | None, settings: WebSocketSettings
+    app: ASGIApp, exchange: Exchange, state: dict[str, Any] | None, settings: WebSocketSettings,
+    request_id: bool = False,
 ) -> Coroutine[Any, Any, None] | None:
     """The coroutine that serves a WebSocket handshake with ``app``, or None when the request
-    is not a WebSocket upgrade (it is then plain HTTP)."""
+    is not a WebSocket upgrade (it is then plain HTTP). ``request_id`` (``--request-id``) puts
+    the handshake's X-Request-ID in the scope's state, as for HTTP."""
     head = exchange.head
     if not is_websocket(head):
         return None
@@ -234,7 +236,7 @@ def websocket_handler(
     if problem is not None:
         status, reason, headers = problem
         return _refuse(exchange, status, reason, headers)
-    return _Session(app, exchange, state, settings, library).run()
+    return _Session(app, exchange, state, settings, library, request_id).run()
 
 
 async def _refuse(exchange: Exchange, status: int, reason: str,
@@ -267,12 +269,12 @@ class _Session:
     )
 
     def __init__(self, app: ASGIApp, exchange: Exchange, state: dict[str, Any] | None,
-                 settings: WebSocketSettings, library: _Library) -> None:
+                 settings: WebSocketSettings, library: _Library, request_id: bool) -> None:
         self.app = app
         self.exchange = exchange
         self.settings = settings
         self.lib = library
-        scope = build_scope(exchange, state)
+        scope = build_scope(exchange, state, request_id)
         del scope["method"]
         scope["type"] = "websocket"
         scope["asgi"] = {"version": "3.0", "spec_version": SPEC_VERSION}
@@ -777,15 +779,19 @@ class _Session:
         the close code (the first, with the 101, was written by the driver at the handshake)."""
         if not access_log.isEnabledFor(logging.INFO):
             return
-        head = self.exchange.head
-        line = access_line(
-            self.exchange.client,
-            time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
-            head.method + b" " + head.target + b" HTTP/" + head.http_version,
-            101, 0, head.headers.get(b"referer", b"-"), head.headers.get(b"user-agent", b"-"),
-            int((time.monotonic() - self.opened_at) * 1_000_000),
-        )
+        exchange = self.exchange
+        head = exchange.head
+        log_time = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+        lifetime = int((time.monotonic() - self.opened_at) * 1_000_000)
         code = self.disconnect[0] if self.disconnect else ABNORMAL
+        custom = custom_access()
+        if custom is not None:  # --access-log-format / --log-format json: the same fields as the 101's
+            custom.websocket_closed(exchange.client, log_time, head, lifetime, exchange, code)
+            return
+        line = access_line(
+            exchange.client, log_time, head.method + b" " + head.target + b" HTTP/" + head.http_version,
+            101, 0, head.headers.get(b"referer", b"-"), head.headers.get(b"user-agent", b"-"), lifetime,
+        )
         access_log.info("%s websocket closed %d", line, code)
 
 

@@ -597,7 +597,11 @@ class HttpProtocol(asyncio.Protocol):
                     self.context.metrics.record(request.method, status, 0, self.started)
             else:
                 if self.context.access_log:
-                    access_log.info(rejected_line(self.client, self.context.log_time, status))
+                    custom = self.context.access_custom
+                    if custom is not None:  # (JSON: a status field to query, not a message)
+                        custom.rejected(self.client, self.context.log_time, status)
+                    else:
+                        access_log.info(rejected_line(self.client, self.context.log_time, status))
                 if self.context.metrics is not None:
                     self.context.metrics.reject(status)
             self.graceful_close()
