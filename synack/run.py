@@ -100,6 +100,7 @@ def bind(config: Config) -> Listeners:
         return Listeners([from_fd(fd) for fd in fds], owned)
     activated = _socket_activation()
     if activated is not None:
+        _refuse_addresses_beside(config, activated)
         return Listeners(activated, owned=False)
     sockets: list[socket.socket] = []
     wanted = addresses(config)
@@ -159,6 +160,32 @@ def _socket_activation() -> list[socket.socket] | None:
         os.set_inheritable(sock.fileno(), False)
     error_log.info("socket activation: serving %d listener(s) passed in LISTEN_FDS", number)
     return sockets
+
+
+def _refuse_addresses_beside(config: Config, activated: list[socket.socket]) -> None:
+    """Under socket activation the sockets systemd passed are the listeners (gunicorn serves
+    them the same way). An address asked for explicitly as well (``--bind``, ``--uds``,
+    ``--fd``) is an error naming both rather than silently ignored, as gunicorn does, or bound
+    beside them, which would listen where the unit file does not say, or collide with the
+    socket unit's own port. ``--host``/``--port`` are only the default address, which
+    systemd's replace.
+
+    Raises:
+        BindError: an explicit address besides ``LISTEN_FDS``.
+    """
+    given = [f"--bind {address}" for address in config.bind]
+    if config.uds is not None:
+        given.append(f"--uds {config.uds}")
+    if config.fd is not None:
+        given.append(f"--fd {config.fd}")
+    if given:
+        for sock in activated:
+            sock.close()
+        named = ", ".join(given)
+        raise BindError(
+            f"systemd passed {len(activated)} listening socket(s) (LISTEN_FDS) and {named} names more:"
+            f" under socket activation the socket unit's ListenStream= lines are the addresses; drop {named}"
+            " or the socket unit")
 
 
 def _trust(config: Config) -> Trust:

@@ -118,6 +118,28 @@ def test_socket_activation_serves_fd_3(tmp_path: Path) -> None:
     listener.close()
 
 
+@pytest.mark.parametrize("given, named", [
+    (["--bind", "127.0.0.1:0"], "--bind 127.0.0.1:0"),
+    (["-w", "2", "-b", "127.0.0.1:0", "-b", "unix:/tmp/x.sock"], "--bind 127.0.0.1:0, --bind unix:/tmp/x.sock"),
+    (["--fd", "3"], "--fd 3"),
+])
+def test_an_address_beside_socket_activation_is_an_error(given: list[str], named: str) -> None:
+    """systemd's sockets are the listeners: an explicit address as well is a one-line error
+    naming both (not ignored, not bound beside them), and nothing is served."""
+    listener = _listener()
+    quoted = " ".join(given)
+    command = f'LISTEN_PID=$$ LISTEN_FDS=1 exec "{sys.executable}" -m synack {quoted} hello:app'
+    result = subprocess.run(["sh", "-c", command], env=_env(), pass_fds=(3,), timeout=30,
+                            preexec_fn=lambda: os.dup2(listener.fileno(), 3),
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    listener.close()
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("synack: error: systemd passed 1 listening socket(s) (LISTEN_FDS) and "
+                           f"{named} names more"), result.stderr
+    assert "listening on" not in result.stderr
+
+
 def test_socket_activation_for_another_process_is_ignored(server_factory: ServerFactory) -> None:
     server = server_factory(["hello:app"], env={"LISTEN_PID": "1", "LISTEN_FDS": "1"})
     assert _get(server.connect) == b"Hello, world!"
