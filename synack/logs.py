@@ -9,6 +9,7 @@ driver calls through ``custom_access()``; ``--log-config`` hands the loggers to
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import json
 import logging
@@ -20,13 +21,14 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
     "error_log", "access_log", "setup_logging", "LogSetupError", "access_line", "rejected_line", "escape",
     "format_peer", "AccessFormat", "AccessFormatError", "custom_access", "ACCESS_FIELDS", "JsonFormatter",
-    "BackgroundHandler", "flush_access_log", "ACCESS_QUEUE", "fatal_line",
+    "BackgroundHandler", "flush_access_log", "ACCESS_QUEUE", "fatal_line", "error_log_in_background",
+    "ERROR_QUEUE",
 ]
 
 error_log = logging.getLogger("synack.error")
@@ -39,6 +41,8 @@ class LogSetupError(Exception):
 
 #: What the driver calls instead of ``access_line`` when a custom format or JSON is asked for.
 _custom_access: AccessFormat | None = None
+#: The error log's handler ``setup_logging`` made (``error_log_in_background`` wraps it).
+_error_handler: logging.Handler | None = None
 
 
 #: Access entries waiting for the writer thread, at most (``--access-log-queue``).
@@ -74,6 +78,8 @@ def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_for
     error_handler = logging.StreamHandler(sys.stderr)
     error_handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
         "[%(asctime)s] [%(process)d] %(levelname)s: %(message)s"))
+    global _error_handler
+    _error_handler = error_handler
     error_log.handlers[:] = [error_handler]
     error_log.setLevel(level.upper())
     error_log.propagate = False
@@ -144,12 +150,19 @@ class BackgroundHandler(logging.Handler):
     counted; the count goes to the error log once the writer catches up, and at exit.
 
     The thread starts with the first record in each process (a forked worker starts its own).
+    ``name`` says which log it is in the report of what was dropped; ``pause`` is how long
+    the writer rests after a batch; with ``detach``, a record's message and traceback are
+    formatted when it is queued, so the queue holds text rather than the frames of a traceback.
     """
 
-    def __init__(self, target: logging.Handler, capacity: int = ACCESS_QUEUE) -> None:
+    def __init__(self, target: logging.Handler, capacity: int = ACCESS_QUEUE, *, name: str = "access log",
+                 pause: float = BATCH_PAUSE, detach: bool = False) -> None:
         super().__init__()
         self.target = target
         self.capacity = capacity
+        self.log_name = name
+        self.pause = pause
+        self.detach = detach
         self.dropped = 0
         self._reported = 0
         self._queue: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
@@ -166,14 +179,27 @@ class BackgroundHandler(logging.Handler):
         if self._queue.qsize() >= self.capacity:
             self.dropped += 1
             return
+        if self.detach:
+            self._detach(record)
         self._queue.put(record)
+
+    def _detach(self, record: logging.LogRecord) -> None:
+        # What logging.handlers.QueueHandler.prepare does, but with the traceback kept apart
+        # from the message (exc_text: the JSON formatter's "exception").
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = (self.target.formatter or logging.Formatter()).formatException(record.exc_info)
+            record.exc_info = None
 
     def _start(self) -> None:
         # In a forked child the parent's thread is gone: a fresh queue and a thread of our own.
         self._queue = queue.SimpleQueue()
         self.dropped = self._reported = 0
         self._pid = _pid
-        self._thread = threading.Thread(target=self._write, name="synack-access-log", daemon=True)
+        self._thread = threading.Thread(target=self._write, name=f"synack-{self.log_name.replace(' ', '-')}",
+                                        daemon=True)
         self._thread.start()
         _background.add(self)
 
@@ -195,12 +221,13 @@ class BackgroundHandler(logging.Handler):
                 self._report()
             # Let entries gather before the next batch: one wake-up of this thread for many
             # requests instead of one per request.
-            time.sleep(BATCH_PAUSE)
+            if self.pause:
+                time.sleep(self.pause)
 
     def _report(self) -> None:
         dropped, self._reported = self.dropped, self.dropped
-        error_log.warning("access log: %d entries dropped in all: the destination did not keep up"
-                          " (at most %d wait to be written)", dropped, self.capacity)
+        error_log.warning("%s: %d entries dropped in all: the destination did not keep up"
+                          " (at most %d wait to be written)", self.log_name, dropped, self.capacity)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Write what is queued (waiting at most ``timeout`` seconds), then stop the thread;
@@ -210,11 +237,12 @@ class BackgroundHandler(logging.Handler):
             return
         self._thread = None
         self._pid = 0
+        _background.discard(self)
         self._queue.put(None)
         thread.join(timeout)
         if thread.is_alive():
-            error_log.warning("access log: %d entries dropped, %d not written at exit: the destination"
-                              " did not keep up", self.dropped, self._queue.qsize())
+            error_log.warning("%s: %d entries dropped, %d not written at exit: the destination"
+                              " did not keep up", self.log_name, self.dropped, self._queue.qsize())
         elif self.dropped > self._reported:
             self._report()
         try:
@@ -238,13 +266,44 @@ os.register_at_fork(after_in_child=_forked)
 
 
 def flush_access_log(timeout: float = 5.0) -> None:
-    """Write out the queued access entries (at exit, before a re-exec)."""
+    """Write out the queued entries (at exit, before a re-exec): the access log's, and the
+    error log's if it is still in the background."""
     for handler in list(_background):
-        _background.discard(handler)
         handler.flush(timeout)
 
 
 atexit.register(flush_access_log)
+
+
+#: Error-log records that may wait for a slow stderr in a worker. Fewer than access entries
+#: (errors are rarer, and a traceback is larger), and not a setting: past this many, the
+#: destination is not keeping up with one error per request either.
+ERROR_QUEUE = 1_000
+
+
+@contextlib.contextmanager
+def error_log_in_background(capacity: int = ERROR_QUEUE) -> Iterator[None]:
+    """While the event loop serves, synack's own error-log handler writes through a
+    ``BackgroundHandler`` too, so a traceback per request to a stderr nobody reads never
+    blocks the loop (beyond ``capacity`` records, they are dropped and counted).
+
+    On the way out, whatever is queued is written (a crash or a failed startup included)
+    and the handler writes directly again: what is logged after the loop (a fatal error,
+    the supervisor's reports) is printed at once. Only workers use it: the arbiter forks,
+    and a writer thread caught mid-write at a fork would leave the child's stderr locked.
+    A handler that ``--log-config`` put in place of synack's is left as it is.
+    """
+    own = _error_handler
+    if own is None or own not in error_log.handlers:
+        yield
+        return
+    background = BackgroundHandler(own, capacity, name="error log", pause=0.0, detach=True)
+    error_log.handlers[:] = [background if handler is own else handler for handler in error_log.handlers]
+    try:
+        yield
+    finally:
+        error_log.handlers[:] = [own if handler is background else handler for handler in error_log.handlers]
+        background.flush()
 
 
 def _access_handler(destination: str) -> logging.Handler:

@@ -372,3 +372,52 @@ def test_an_access_log_nobody_reads_never_blocks_the_server() -> None:
     assert reports, err.decode()
     dropped = int(reports[-1])
     assert dropped > 0 and len(written) + dropped == sent, (len(written), dropped)
+
+
+def test_an_error_log_nobody_reads_never_blocks_the_server() -> None:
+    """stderr is a pipe the test does not read while 1500 requests each log a traceback: the
+    pipe fills after a hundred or so, the error log's queue (``logs.ERROR_QUEUE``, 1000) after
+    as many more, and the rest are dropped and counted; every request is answered meanwhile.
+    Once the pipe is read, the writer catches up and reports the count: the tracebacks written
+    plus those dropped are exactly the requests sent."""
+    import signal
+    import threading
+    import time
+
+    from synack.logs import ERROR_QUEUE
+
+    sent = ERROR_QUEUE + 500
+    listener = _listener()
+    address = listener.getsockname()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synack", "--fd", str(listener.fileno()), "--no-access-log", "op_json_logs:app"],
+        env=_env(), pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.extend(iter(lambda: os.read(stderr.fileno(), 65536), b"")))
+    report = re.compile(rb"error log: (\d+) entries dropped in all")
+    try:
+        statuses = [_exchange(address, b"GET /raise HTTP/1.1\r\nHost: t\r\n\r\n") for _ in range(sent)]
+        assert statuses == [b"HTTP/1.1 500 Internal Server Error"] * sent
+        reader.start()  # now the pipe is read: the writer catches up, then reports what it dropped
+        for _ in range(300):  # (at most 30 s)
+            if report.search(b"".join(read)):
+                break
+            time.sleep(0.1)
+    finally:
+        if reader.ident is None:  # (a request failed: read the pipe all the same, so the server can stop)
+            reader.start()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        reader.join(timeout=60)
+        stderr.close()
+        listener.close()
+    err = b"".join(read).decode()
+    written = err.count("RuntimeError: json-logs-boom")
+    reports = report.findall(err.encode())
+    assert reports, err[-2000:]
+    dropped = int(reports[-1])
+    assert dropped > 0 and written + dropped == sent, (written, dropped)

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..h1 import Limits
-from ..logs import error_log
+from ..logs import error_log, error_log_in_background
 from .clock import default_headers
 from .context import ServerContext, expire_deadlines
 from .exchange import Handler
@@ -305,12 +305,15 @@ class Worker:
     # ------------------------------------------------------------------ running
 
     def run(self) -> int:
-        """Serve until told to end (see the module docstring), then drain. Returns the exit code."""
-        try:
-            self.loop.run_until_complete(self.serve())
-        finally:
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
+        """Serve until told to end (see the module docstring), then drain. Returns the exit code.
+        Meanwhile the error log is written by a thread (``logs.error_log_in_background``): a
+        stderr nobody reads must not stop the loop; all of it is written before this returns."""
+        with error_log_in_background():
+            try:
+                self.loop.run_until_complete(self.serve())
+            finally:
+                self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+                self.loop.close()
         return self.exit_code
 
     async def serve(self) -> None:
