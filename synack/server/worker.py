@@ -56,7 +56,7 @@ from .tls import ServerTls
 
 __all__ = [
     "Worker", "WorkerSettings", "SupervisorLink", "ReloadCheck", "new_event_loop", "loop_name",
-    "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR", "STACK_DUMP_SIGNAL", "read_heartbeat",
+    "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR", "STACK_DUMP_SIGNAL", "read_heartbeat", "read_stack",
 ]
 
 #: What the arbiter sends to a stuck worker for its stack (see ``Worker.serve``).
@@ -101,6 +101,7 @@ class SupervisorLink:
     ready: int
     #: A file this worker's clock tick writes the time to (``time.monotonic()``, a double at
     #: offset 0) once a second, or -1: the arbiter kills a worker whose loop stops ticking.
+    #: After the time, the stack the worker writes on ``STACK_DUMP_SIGNAL`` (``read_stack``).
     heartbeat: int = -1
 
 
@@ -113,6 +114,12 @@ def read_heartbeat(fd: int) -> float:
     """The time of a worker's last heartbeat (``time.monotonic()``), or 0.0 before the first."""
     data = os.pread(fd, _HEARTBEAT.size, 0)
     return _HEARTBEAT.unpack(data)[0] if len(data) == _HEARTBEAT.size else 0.0
+
+
+def read_stack(fd: int) -> str:
+    """The stack a stuck worker wrote into its heartbeat file (empty if it wrote none)."""
+    size = os.fstat(fd).st_size - _HEARTBEAT.size
+    return os.pread(fd, size, _HEARTBEAT.size).decode("utf-8", "replace").rstrip() if size > 0 else ""
 
 
 class _Ending(enum.Enum):
@@ -340,8 +347,11 @@ class Worker:
         if self.link is not None and self.link.heartbeat >= 0:
             # The arbiter sends STACK_DUMP_SIGNAL to a worker whose loop is stuck, just before
             # killing it: the stack (every thread's) is written from the signal handler itself,
-            # so it shows where the loop is blocked.
-            faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
+            # so it shows where the loop is blocked. It goes into the heartbeat file after the
+            # time, and the arbiter logs it as one error-log entry (one JSON object with
+            # --log-format json) once the worker is gone.
+            os.lseek(self.link.heartbeat, _HEARTBEAT.size, os.SEEK_SET)
+            faulthandler.register(STACK_DUMP_SIGNAL, file=self.link.heartbeat, all_threads=True)
         for acceptor in self.acceptors:
             acceptor.start()
         metrics_server = await self._serve_metrics()

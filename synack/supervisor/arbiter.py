@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from ..logs import error_log
 from ..server.listeners import refuse_new_connections
-from ..server.worker import STACK_DUMP_SIGNAL, WORKER_BOOT_ERROR, SupervisorLink, read_heartbeat
+from ..server.worker import STACK_DUMP_SIGNAL, WORKER_BOOT_ERROR, SupervisorLink, read_heartbeat, read_stack
 
 __all__ = ["Arbiter", "ArbiterSettings", "WORKER_BOOT_ERROR"]
 
@@ -390,6 +390,7 @@ class Arbiter:
             self.ready.pop(pid, None)
             heartbeat = self.heartbeats.pop(pid, None)
             if heartbeat is not None:
+                _log_stack(pid, heartbeat)
                 os.close(heartbeat)
             if self.replacing.pop(pid, None) is not None:
                 error_log.warning("worker %d exited (%d) before serving; the one it was to replace stays",
@@ -420,6 +421,16 @@ class Arbiter:
             error_log.error("workers keep dying (%d in %gs); stopping", _CRASH_LIMIT, _CRASH_WINDOW)
             self.exit_code = 1
             self._stop("crash loop")
+
+
+def _log_stack(pid: int, heartbeat: int) -> None:
+    """The stack a worker killed as stuck wrote (``STACK_DUMP_SIGNAL``), as one error-log entry."""
+    try:
+        stack = read_stack(heartbeat)
+    except OSError:
+        return
+    if stack:
+        error_log.error("worker %d's stack when it was killed:\n%s", pid, stack)
 
 
 def _heartbeat_file() -> int:

@@ -4,9 +4,12 @@ first, without a failed request; a worker above --max-worker-memory is replaced.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Callable
+
+import pytest
 
 from tests.conftest import Server
 from tests.supervisor.helpers import Load, children, gone, wait_for
@@ -23,9 +26,11 @@ def _pid(server: Server, path: bytes = b"/") -> int:
         return int(response.body)
 
 
-def test_a_stuck_worker_is_logged_with_its_stack_killed_and_replaced(server_factory: ServerFactory) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_stuck_worker_is_logged_with_its_stack_killed_and_replaced(server_factory: ServerFactory,
+                                                                     log_format: str) -> None:
     # One worker: --worker-timeout alone runs a supervisor.
-    server = server_factory(["op_health:app", "--worker-timeout", "2", "--no-access-log"])
+    server = server_factory(["op_health:app", "--worker-timeout", "2", "--no-access-log", "--log-format", log_format])
     assert wait_for(lambda: len(children(server.process.pid)) == 1)
     (stuck,) = children(server.process.pid)
     assert _pid(server) == stuck
@@ -38,9 +43,12 @@ def test_a_stuck_worker_is_logged_with_its_stack_killed_and_replaced(server_fact
         assert Reader(blocked, timeout=30).read_until_closed()[0] == b""
     finally:
         blocked.close()
+    assert wait_for(lambda: f"worker {stuck}'s stack" in server.stderr_text(), timeout=30)
     log = server.stderr_text()
+    if log_format == "json":  # the stack too is inside one JSON object
+        log = "\n".join(json.loads(line)["message"] for line in log.splitlines())
     assert re.search(rf"worker {stuck}: event loop blocked for [0-9.]+s \(--worker-timeout 2s\)", log), log
-    stack = log.split("its stack follows", 1)[1]
+    stack = log.split("its stack follows", 1)[1].split(f"worker {stuck}'s stack when it was killed:", 1)[1]
     assert re.search(r'File ".*op_health\.py", line \d+ in app', stack), log
 
 
