@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import Server
 from tests.helpers import RawClient, assert_aborted, random_file, running, sha256
+from tests.server.helpers import wait_for_stderr
 
 # ---------------------------------------------------------------------- fixtures
 
@@ -162,7 +163,7 @@ def test_exception_before_start_is_500_without_details(server: Server, client: h
     assert response.status_code == 500
     assert "secret-detail" not in response.text
     assert "Traceback" not in response.text
-    assert "RuntimeError: secret-detail-before-start" in server.stderr_text()
+    wait_for_stderr(server, "RuntimeError: secret-detail-before-start")  # (the error log is written by a thread)
     assert client.get("/echo").status_code == 200  # still serving
 
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests.helpers import Reader, post
-from tests.server.helpers import APP, FAST, assert_served
+from tests.server.helpers import APP, FAST, assert_served, wait_for_stderr
 
 
 def _send_in_background(sock: socket.socket, data: bytes) -> threading.Thread:
@@ -134,4 +134,4 @@ def test_client_still_uploading_after_body_error_is_not_reset(server_factory, pa
         for _ in range(50):
             sock.sendall(b"more upload " * 100)
     assert_served(server)
-    assert server.stderr_text().count("bad request body") == 1
+    assert wait_for_stderr(server, "bad request body").count("bad request body") == 1

@@ -83,7 +83,7 @@ def test_wsgi_informational_status_gets_500(server_factory) -> None:
         response = reader.response()
         assert response.status == 500
         reader.expect_eof()
-    assert "invalid final status 100" in server.stderr_text()
+    wait_for_stderr(server, "invalid final status 100")
 
 
 def test_access_log_escapes_bytes_that_could_forge_a_line(server_factory) -> None:
