@@ -67,7 +67,7 @@ def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_for
     Raises:
         LogSetupError: the access-log file cannot be opened, the format or the log config is invalid.
     """
-    global _custom_access
+    global _custom_access, _error_handler
     if log_format not in ("text", "json"):
         raise LogSetupError(f"--log-format must be text or json, got {log_format!r}")
     try:
@@ -78,7 +78,6 @@ def setup_logging(level: str = "info", access: bool | str = "stderr", *, log_for
     error_handler = logging.StreamHandler(sys.stderr)
     error_handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
         "[%(asctime)s] [%(process)d] %(levelname)s: %(message)s"))
-    global _error_handler
     _error_handler = error_handler
     error_log.handlers[:] = [error_handler]
     error_log.setLevel(level.upper())

@@ -56,7 +56,8 @@ from .tls import ServerTls
 
 __all__ = [
     "Worker", "WorkerSettings", "SupervisorLink", "ReloadCheck", "new_event_loop", "loop_name",
-    "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR", "STACK_DUMP_SIGNAL", "read_heartbeat", "read_stack",
+    "ACCEPT_BATCH", "SHARED_ACCEPT_BATCH", "WORKER_BOOT_ERROR", "STACK_DUMP_SIGNAL", "read_heartbeat",
+    "read_stack",
 ]
 
 #: What the arbiter sends to a stuck worker for its stack (see ``Worker.serve``).

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 from ..logs import error_log
 from ..server.listeners import refuse_new_connections
-from ..server.worker import STACK_DUMP_SIGNAL, WORKER_BOOT_ERROR, SupervisorLink, read_heartbeat, read_stack
+from ..server.worker import (STACK_DUMP_SIGNAL, WORKER_BOOT_ERROR, SupervisorLink, read_heartbeat,
+                             read_stack)
 
 __all__ = ["Arbiter", "ArbiterSettings", "WORKER_BOOT_ERROR"]
 
