@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import socket
 from collections.abc import Callable
 
@@ -60,13 +61,15 @@ def test_max_requests_replaces_workers_without_a_failed_request(server_factory: 
     sent = 0
     ok = 0
     # Rounds of load until both first workers have been replaced (the check runs once a
-    # second in each worker), at most 30 rounds of 200 requests.
-    for _ in range(30):
+    # second in each worker, and a replacement must boot first): at most 60 s and 300 rounds
+    # of 200 requests (a fast machine runs 30 rounds in about a second).
+    deadline = time.monotonic() + 60
+    for _ in range(300):
         with Load(server, threads=4, per_thread=50) as load:
             pass
         sent += 200
         ok += load.counts["ok"]
-        if not first & children(server.process.pid):
+        if not first & children(server.process.pid) or time.monotonic() > deadline:
             break
     assert ok == sent, (ok, sent)
     assert not first & children(server.process.pid), server.stderr_text()

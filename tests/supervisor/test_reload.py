@@ -79,7 +79,9 @@ class _Traffic:
 
 
 def test_sighup_reloads_a_single_process_in_place(server_factory, tmp_path) -> None:
-    server = _start(server_factory, tmp_path)
+    # The request in flight outlasts the reload check (a child importing the app, which
+    # takes more than a second on a loaded machine), so the drain finds it still running.
+    server = _start(server_factory, tmp_path, slow=5.0)
     pid = server.process.pid
     assert body(get(server)) == b"v1"
     with _Traffic(server) as traffic:
