@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .config import SETTINGS, Config, ConfigError, Setting
-from .sources import apply_env_file, gather, read_env_file, to_toml
+from .sources import apply_env_file, gather, read_env_file, to_toml, without_env_file
 
 __all__ = ["main", "build_parser", "parse_config", "parse_command", "Command"]
 
@@ -139,7 +139,7 @@ def parse_command(argv: Sequence[str], environ: Mapping[str, str] | None = None)
     environ = os.environ if environ is None else environ
     try:
         env_file = read_env_file(options["env_file"]) if options["env_file"] else {}
-        config = gather(given, {**env_file, **environ}, options["config"]).build()
+        config = gather(given, {**env_file, **without_env_file(environ)}, options["config"]).build()
     except ConfigError as error:
         parser.error(str(error))
     return Command(config, options["print_config"], env_file)

@@ -26,13 +26,18 @@ from .config import SETTINGS, Config, ConfigError, Setting
 
 __all__ = [
     "ENV_PREFIX", "RESERVED_ENV", "Sources", "gather", "from_environment", "from_file", "from_platform",
-    "read_env_file", "apply_env_file", "to_toml",
+    "read_env_file", "apply_env_file", "without_env_file", "ENV_FILE_KEYS", "to_toml",
 ]
 
 ENV_PREFIX = "SYNACK_"
 #: Variables under the prefix that are not settings: the listeners a reload hands over
-#: (``run.INHERITED_FDS``), and the test suite's own switches.
-RESERVED_ENV = ("SYNACK_FDS", "SYNACK_TEST_")
+#: (``run.INHERITED_FDS``), the names ``--env-file`` added (``ENV_FILE_KEYS``), and the test
+#: suite's own switches.
+RESERVED_ENV = ("SYNACK_FDS", "SYNACK_ENV_FILE_KEYS", "SYNACK_TEST_")
+#: The variables ``apply_env_file`` put into the environment (comma-separated). A SIGHUP reload
+#: in place re-executes the process with that environment: the names listed here are the
+#: file's, not the real environment's, so the file is read again and its new values win.
+ENV_FILE_KEYS = "SYNACK_ENV_FILE_KEYS"
 
 COMMAND_LINE = "the command line"
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -266,8 +271,24 @@ def _toml_string(text: str) -> str:
     return '"' + text.translate(_TOML_ESCAPES) + '"'
 
 
+def without_env_file(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without what an earlier ``apply_env_file`` of this process added (see
+    ``ENV_FILE_KEYS``): the real environment, under which the file is merged again."""
+    added = set(filter(None, environ.get(ENV_FILE_KEYS, "").split(",")))
+    return {key: value for key, value in environ.items() if key not in added and key != ENV_FILE_KEYS}
+
+
 def apply_env_file(values: Mapping[str, str]) -> None:
     """Add ``values`` to this process's environment (for the app and its workers too); a
-    variable already set keeps its value."""
+    variable of the real environment keeps its value. What an earlier call added (before a
+    reload in place) is replaced: a variable dropped from the file is gone, a changed one
+    changes."""
+    for key in filter(None, os.environ.pop(ENV_FILE_KEYS, "").split(",")):
+        os.environ.pop(key, None)
+    added = []
     for key, value in values.items():
-        os.environ.setdefault(key, value)
+        if key not in os.environ:
+            os.environ[key] = value
+            added.append(key)
+    if added:
+        os.environ[ENV_FILE_KEYS] = ",".join(added)

@@ -22,6 +22,7 @@ import pytest
 from synack import __version__
 from tests.conftest import FIXTURE_APPS, ROOT, Server
 from tests.helpers import Reader, get
+from tests.supervisor.helpers import wait_for
 
 ServerFactory = Callable[..., Server]
 
@@ -202,6 +203,22 @@ def test_env_file_reaches_the_app(tmp_path: Path) -> None:
     bodies, _, err = _run_to_end(["--env-file", str(env_file), "op_env:app"], _listener(),
                                  [b"/OP_SECRET", b"/OP_KEPT"], env)
     assert bodies == [b"from the file", b"environment"], err
+
+
+
+def test_a_reload_in_place_reads_the_env_file_again(server_factory: ServerFactory, tmp_path: Path) -> None:
+    # The re-executed process inherits the variables the file added; they are the file's,
+    # so its new values replace them and a variable dropped from it is gone.
+    env_file = tmp_path / ".env"
+    env_file.write_text("OP_SECRET=first\nOP_DROPPED=here\n")
+    server = server_factory(["--env-file", str(env_file), "op_env:app"], env={**_env(), "OP_KEPT": "environment"})
+    assert [_get(server.connect, path) for path in (b"/OP_SECRET", b"/OP_DROPPED")] == [b"first", b"here"]
+    env_file.write_text("OP_SECRET=second\nOP_KEPT=file\n")
+    server.signal(signal.SIGHUP)
+    assert wait_for(lambda: "restarting in place" in server.stderr_text(), timeout=60), server.stderr_text()
+    assert wait_for(lambda: _get(server.connect, b"/OP_SECRET") == b"second", timeout=60), server.stderr_text()
+    assert _get(server.connect, b"/OP_DROPPED") == b"-"
+    assert _get(server.connect, b"/OP_KEPT") == b"environment"  # the real environment still wins
 
 
 # ---------------------------------------------------------------------- what it says
