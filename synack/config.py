@@ -213,8 +213,9 @@ class Config:
         " or {request_id} in --access-log-format)", "log", choices=("auto", "on", "off"),
     )
     metrics: str | None = _setting(
-        None, "serve GET /metrics (Prometheus text format) on a second listener at HOST:PORT; single"
-        " process only for now (not with --workers > 1 or the other supervisor settings)", "log",
+        None, "serve GET /metrics (Prometheus text format) on a second listener at HOST:PORT; with"
+        " --workers, the supervisor serves the sums of every worker's counters, those of exited workers"
+        " included", "log",
         metavar="HOST:PORT",
     )
     log_level: str = _setting("info", "log level, for the error log and the access log (which logs at info)",
@@ -263,9 +264,6 @@ class Config:
         if self.metrics.startswith(("unix:", "fd://")) or not _TCP_ADDRESS.fullmatch(self.metrics):
             raise ConfigError(f"--metrics must be HOST:PORT or [IPV6]:PORT, got {self.metrics!r}")
         parse_address(self.metrics)  # (the port's range)
-        if self.supervised:
-            raise ConfigError("--metrics works with a single process only for now: it cannot be combined with"
-                              " --workers > 1, --worker-timeout, --max-requests or --max-worker-memory")
 
     def _check_tls(self) -> None:
         if self.ssl_certfile is None:

@@ -331,9 +331,8 @@ def _serve(config: Config, handler: Handler, listeners: Listeners, tls: ServerTl
            link: SupervisorLink | None = None, command: Sequence[str] | None = None) -> int:
     reload = _reload_check(command) if command is not None and link is None else None
     settings = _worker_settings(config, tls, listeners.owned)
-    if config.metrics is not None and link is None:
-        address = parse_address(config.metrics)
-        settings = dataclasses.replace(settings, metrics=bind_tcp(address.host, address.port, config.backlog))
+    if config.metrics is not None and link is None:  # (under a supervisor, the arbiter serves them)
+        settings = dataclasses.replace(settings, metrics=_bind_metrics(config.metrics, config.backlog))
     try:
         worker = Worker(handler, listeners.sockets, config.limits, config.timeouts, settings, link=link,
                         reload=reload)
@@ -350,6 +349,15 @@ def _serve(config: Config, handler: Handler, listeners: Listeners, tls: ServerTl
     if worker.reloading and command is not None:
         _restart_in_place(command, listeners)
     return code
+
+
+def _bind_metrics(text: str, backlog: int) -> socket.socket:
+    """The ``--metrics`` listener."""
+    address = parse_address(text)
+    try:
+        return bind_tcp(address.host, address.port, backlog)
+    except BindError as error:
+        raise StartupError(f"--metrics: {error}") from None
 
 
 def _launcher(command: Sequence[str]) -> list[str]:
@@ -442,10 +450,13 @@ def _run_supervised(config: Config, reloader: Reloader | None = None) -> int:
                                own_listeners=listeners.owned, worker_timeout=config.worker_timeout,
                                max_worker_memory=config.max_worker_memory << 20,
                                shutdown_delay=config.shutdown_delay)
+    metrics = _bind_metrics(config.metrics, config.backlog) if config.metrics is not None else None
     _start(reloader)  # (in the arbiter: its SIGHUP starts a new set of workers)
     try:
-        return Arbiter(worker_main, settings, listeners.sockets).run()
+        return Arbiter(worker_main, settings, listeners.sockets, metrics).run()
     finally:
+        if metrics is not None:
+            metrics.close()
         if reloader is not None:
             reloader.stop()
         for sock in listeners.sockets:

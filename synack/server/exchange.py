@@ -206,6 +206,7 @@ class Exchange:
         "root_path",
         "body_done",
         "bytes_sent",
+        "bytes_received",
         "_channel",
         "_connection",
         "_head_state",
@@ -246,6 +247,8 @@ class Exchange:
         self.body_done = body_done
         #: Response body bytes handed to the transport (for the access log).
         self.bytes_sent = 0
+        #: Request body bytes handed to the app (for the metrics).
+        self.bytes_received = 0
         self._channel = channel
         self._connection = connection
         self._head_state = _HEAD_IDLE
@@ -319,6 +322,7 @@ class Exchange:
         kind = type(event)
         if kind is Data:
             data: bytes = event.data  # type: ignore[union-attr]
+            self.bytes_received += len(data)
             self._read_ahead(connection)
             return data
         if kind is EndOfMessage:
@@ -365,7 +369,9 @@ class Exchange:
         if kind is EndOfMessage:
             self.body_done = True
         elif kind is Data:
-            self._pending = event.data  # type: ignore[union-attr]
+            pending: bytes = event.data  # type: ignore[union-attr]
+            self.bytes_received += len(pending)
+            self._pending = pending
 
     @property
     def more_body(self) -> bool:

@@ -464,7 +464,7 @@ class HttpProtocol(asyncio.Protocol):
                              exchange.client)
         if context.metrics is not None:
             context.metrics.record(exchange.head.method, self.connection.response_status, exchange.bytes_sent,
-                                   self.started)
+                                   exchange.bytes_received, self.started)
         if self.exchange is not exchange:
             return
         self.exchange = None
@@ -501,6 +501,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def upgrade(self, exchange: Exchange, head: bytes) -> RawStream:
         """Write the 101 ``head``; from now on the connection's bytes belong to the stream."""
+        if self.context.metrics is not None:
+            self.context.metrics.record(exchange.head.method, 101, 0, exchange.bytes_received, self.started)
         self.write(head)
         if self.context.access_log:
             self._log_access(exchange.head, 101, 0, exchange.client)
@@ -594,7 +596,8 @@ class HttpProtocol(asyncio.Protocol):
                 exchange = self.exchange
                 self._log_access(request, status, 0, exchange.client if exchange is not None else self.client)
                 if self.context.metrics is not None:
-                    self.context.metrics.record(request.method, status, 0, self.started)
+                    self.context.metrics.record(request.method, status, 0,
+                                                exchange.bytes_received if exchange is not None else 0, self.started)
             else:
                 if self.context.access_log:
                     custom = self.context.access_custom

@@ -97,7 +97,8 @@ SHARED_ACCEPT_BATCH = 1
 
 @dataclass(frozen=True, slots=True)
 class SupervisorLink:
-    """The two pipes a supervised worker shares with its arbiter."""
+    """What a supervised worker shares with its arbiter: two pipes, and optionally a
+    heartbeat file and the metrics' shared memory."""
 
     #: Read end of a pipe whose write end only the arbiter holds. End of file means the
     #: arbiter stopped the server, or died (SIGKILL, the OOM killer): stop either way.
@@ -110,6 +111,9 @@ class SupervisorLink:
     #: offset 0) once a second, or -1: the arbiter kills a worker whose loop stops ticking.
     #: After the time, the stack the worker writes on ``STACK_DUMP_SIGNAL`` (``read_stack``).
     heartbeat: int = -1
+    #: With ``--metrics``: this worker's counters, in memory the arbiter shares and reads
+    #: (``server/metrics.py``); None without.
+    metrics: Metrics | None = None
 
 
 #: SIGHUP to a single process: resolves to None when the new code loads (the worker then
@@ -127,6 +131,14 @@ def read_stack(fd: int) -> str:
     """The stack a stuck worker wrote into its heartbeat file (empty if it wrote none)."""
     size = os.fstat(fd).st_size - _HEARTBEAT.size
     return os.pread(fd, size, _HEARTBEAT.size).decode("utf-8", "replace").rstrip() if size > 0 else ""
+
+
+def _metrics(settings: WorkerSettings, link: SupervisorLink | None) -> Metrics | None:
+    """The counters: the arbiter's shared ones under a supervisor (which serves them), else
+    this process's own when it serves ``--metrics`` itself."""
+    if link is not None:
+        return link.metrics
+    return Metrics() if settings.metrics is not None else None
 
 
 class _Ending(enum.Enum):
@@ -293,7 +305,7 @@ class Worker:
             root_path=settings.root_path,
             tls=settings.tls,
             forwarding=settings.forwarding,
-            metrics=Metrics() if settings.metrics is not None else None,
+            metrics=_metrics(settings, link),
         )
         self.context.on_connection_lost.append(self._connection_lost)
         self.acceptors = [_Acceptor(self, sock) for sock in sockets]
@@ -375,6 +387,8 @@ class Worker:
             metrics_server.close()
         self._watch_signals_while_draining(signals)
         await self._drain()
+        if self.context.metrics is not None:
+            self.context.metrics.publish()  # (the last counts: the arbiter keeps them)
         for sig in signals:
             self.loop.remove_signal_handler(sig)
         shutdown = getattr(self.handler, "shutdown", None)
@@ -689,6 +703,8 @@ class Worker:
         if context.access_log:
             context.log_time = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(wall))
         expire_deadlines(context.connections, now)
+        if context.metrics is not None:
+            context.metrics.publish(context.connections)
         if self.link is not None:
             self._report_to_supervisor(context.requests)
         # Align the next tick with the start of the next wall-clock second.

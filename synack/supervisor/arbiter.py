@@ -17,6 +17,10 @@ Two more pipes tie the workers to the arbiter (``server.worker.SupervisorLink``)
 On stop, the arbiter makes the kernel refuse new connection attempts and closes its own
 copy of the listening sockets at once: the workers empty the queue and close the last
 copies, so no connection is queued with no one left to accept it.
+
+With ``--metrics``, each worker publishes its counts once a second into memory shared with
+the arbiter, which sums them and answers the scrapes from its own loop
+(``supervisor/metrics.py``).
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..logs import error_log
-from ..server.listeners import refuse_new_connections
+from ..server.listeners import describe, refuse_new_connections
 from ..server.worker import (STACK_DUMP_SIGNAL, WORKER_BOOT_ERROR, SupervisorLink, read_heartbeat,
                              read_stack)
+from .metrics import MetricsEndpoint, WorkerCounters
 
 __all__ = ["Arbiter", "ArbiterSettings", "WORKER_BOOT_ERROR"]
 
@@ -53,6 +58,10 @@ _KILL_MARGIN = 5.0
 _DUMP_WAIT = 0.5
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _PID = struct.Struct("=i")
+
+#: Why workers are replaced (``synack_worker_restarts_total{cause}``): a crash, a stuck loop
+#: (--worker-timeout), --max-requests, --max-worker-memory, a reload (SIGHUP: each old worker).
+RESTART_CAUSES = ("crash", "timeout", "max-requests", "memory", "reload")
 
 _SIGNALS = {
     signal.SIGTERM: "term",
@@ -84,13 +93,16 @@ class ArbiterSettings:
 class Arbiter:
     """Runs ``settings.workers`` copies of ``worker_main`` (called in each forked child with
     its ``SupervisorLink``; its return value is the child's exit code). ``listeners`` are
-    the sockets the workers inherit; the arbiter closes its copies when it stops."""
+    the sockets the workers inherit; the arbiter closes its copies when it stops. With
+    ``metrics`` (a bound socket, ``--metrics``) the workers publish their counts into shared
+    memory and the arbiter serves the sums there (``supervisor/metrics.py``)."""
 
     def __init__(
         self,
         worker_main: Callable[[SupervisorLink], int],
         settings: ArbiterSettings,
         listeners: list[socket.socket],
+        metrics: socket.socket | None = None,
     ) -> None:
         self.worker_main = worker_main
         self.settings = settings
@@ -102,7 +114,8 @@ class Arbiter:
         self.ready: dict[int, float] = {}  # workers that have reported serving → since when
         self.replacing: dict[int, int] = {}  # new pid → the pid it replaces once it serves
         self.heartbeats: dict[int, int] = {}  # pid → its heartbeat file (with --worker-timeout)
-        self.restarts: collections.Counter[str] = collections.Counter()  # by cause
+        self.restarts: collections.Counter[str] = collections.Counter(dict.fromkeys(RESTART_CAUSES, 0))
+        self.metrics = MetricsEndpoint(metrics, WorkerCounters(), self.restarts) if metrics is not None else None
         self.signals: list[str] = []
         self.stopping = False
         self._hup_again = False  # a SIGHUP came while a reload was under way
@@ -120,6 +133,8 @@ class Arbiter:
         previous = {sig: signal.signal(sig, self._record) for sig in _SIGNALS}
         try:
             error_log.info("arbiter %d starting %d worker(s)", os.getpid(), self.target)
+            if self.metrics is not None:
+                error_log.info("metrics on %s/metrics", describe(self.metrics.listener, "http"))
             self._spawn_missing()
             while True:
                 self._sleep(max(0.01, min(1.0, self._spawn_after - time.monotonic()))
@@ -143,6 +158,8 @@ class Arbiter:
                        self._ready_read, self._ready_write):
                 if fd >= 0:
                     os.close(fd)
+            if self.metrics is not None:
+                self.metrics.close()
 
     def _record(self, signum: int, frame: object) -> None:
         # Only record and wake: the loop does the work (no logging in a signal handler).
@@ -154,10 +171,15 @@ class Arbiter:
             pass
 
     def _sleep(self, timeout: float) -> None:
+        metrics = self.metrics
+        readers = [self._wake_read, self._ready_read, *(metrics.readers() if metrics is not None else ())]
+        writers = metrics.writers() if metrics is not None else []
         try:
-            ready, _, _ = select.select([self._wake_read, self._ready_read], [], [], timeout)
+            ready, writable, _ = select.select(readers, writers, [], timeout)
         except InterruptedError:
             return
+        if metrics is not None:
+            metrics.ready(ready, writable)
         if self._wake_read in ready:
             _read_all(self._wake_read)
         if self._ready_read in ready:
@@ -245,6 +267,7 @@ class Arbiter:
         error_log.info("reload: %d new worker(s) serving; retiring the old ones", len(self.booting))
         for old in list(self.workers):
             self._retire(old)
+            self.restarts["reload"] += 1
         for new in self.booting:
             self.workers[new] = time.monotonic()
         self.booting.clear()
@@ -329,10 +352,14 @@ class Arbiter:
 
     def _spawn(self) -> int:
         heartbeat = _heartbeat_file() if self.settings.worker_timeout is not None else -1
+        metrics = self.metrics
+        counters = metrics.counters.new() if metrics is not None else None
         pid = os.fork()
         if pid:
             if heartbeat >= 0:
                 self.heartbeats[pid] = heartbeat
+            if metrics is not None and counters is not None:
+                metrics.counters.started(pid, counters)
             return pid
         # In the child: default signal dispositions, no arbiter state, then serve. SIGINT
         # and SIGHUP are the arbiter's (a Ctrl-C reaches the whole process group).
@@ -345,8 +372,10 @@ class Arbiter:
             for fd in (self._wake_read, self._wake_write, self._alive_write, self._ready_read,
                        *self.heartbeats.values()):
                 os.close(fd)
+            if metrics is not None:
+                metrics.close()  # (the arbiter's sockets: a worker must not hold the port)
             code = self.worker_main(SupervisorLink(alive=self._alive_read, ready=self._ready_write,
-                                                   heartbeat=heartbeat))
+                                                   heartbeat=heartbeat, metrics=counters))
         except BaseException:  # the child must never return into the arbiter's loop
             error_log.exception("worker %d crashed", os.getpid())
             code = 1
@@ -393,6 +422,8 @@ class Arbiter:
             if heartbeat is not None:
                 _log_stack(pid, heartbeat)
                 os.close(heartbeat)
+            if self.metrics is not None:
+                self.metrics.counters.reaped(pid)
             if self.replacing.pop(pid, None) is not None:
                 error_log.warning("worker %d exited (%d) before serving; the one it was to replace stays",
                                   pid, code)
