@@ -244,6 +244,21 @@ def _listening_workers(server: Server) -> set[int]:
     return {int(pid) for pid in _WORKER_LISTENING.findall(server.stderr_text())}
 
 
+def test_a_slow_response_lands_in_its_duration_bucket(server_factory: ServerFactory) -> None:
+    server = server_factory(["metrics_app:app", "--no-access-log", "--metrics", "127.0.0.1:0"])
+    with RawClient(server) as client:
+        client.get("/?sleep=0.3")
+        assert client.response().status == 200
+    with RawClient(server) as client:
+        client.get("/")
+        assert client.response().status == 200
+    samples = _samples(server)
+    bucket = 'synack_request_duration_seconds_bucket{{le="{}"}}'.format
+    # The slow one took at least 0.3 s: above the 0.25 s bound, counted only from the next.
+    assert samples[bucket("0.25")] <= 1 and samples[bucket("+Inf")] == 2, samples
+    assert samples["synack_request_duration_seconds_sum"] >= 0.3
+
+
 def test_counters_equal_the_requests_sent_across_two_workers(server_factory: ServerFactory) -> None:
     server = _supervised(server_factory)
     sent = _Sent(server)
