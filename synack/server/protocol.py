@@ -461,8 +461,10 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(last)
         context = self.context
         if context.access_log:
-            self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent,
-                             exchange.client)
+            # The request as received (an adapter may have rewritten ``exchange.head``: a
+            # --mount takes its prefix off the path).
+            self._log_access(self.connection.request or exchange.head, self.connection.response_status,
+                             exchange.bytes_sent, exchange.client)
         metrics = context.metrics
         if metrics is not None:
             # Metrics.record, inlined for the common case (a response in the first duration

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Reader, get
+from tests.supervisor.helpers import wait_for
 from tests.test_operate import _env
 
 
@@ -77,3 +78,15 @@ def test_bad_mounts_are_one_line(mount: str, message: str) -> None:
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode != 0
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_the_access_log_shows_the_path_as_requested(server_factory, tree: Path) -> None:  # type: ignore[no-untyped-def]
+    log = tree / "access.log"
+    server = server_factory(["--access-log", str(log), "--access-log-format", "{path} {status}",
+                             "--mount", f"/static={tree / 'assets'}", "hello:app"])
+    for _ in range(2):  # the first through the handler, the second from the cached fast path
+        assert _exchange(server, get(b"/static/app.js")).status == 200
+    assert _exchange(server, get(b"/other")).status == 200
+    expected = ["/static/app.js 200", "/static/app.js 200", "/other 200"]
+    assert wait_for(lambda: log.exists() and log.read_text().splitlines() == expected, timeout=30), \
+        log.read_text() if log.exists() else server.stderr_text()
