@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from . import __version__
+from .compiled import build
 from .config import SETTINGS, Config, ConfigError, Setting
 from .sources import apply_env_file, gather, read_env_file, to_toml, without_env_file
 
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="synack",
         description="synack: an HTTP/1.1 server for static files and Python web apps.",
     )
-    parser.add_argument("--version", action="version", version=f"synack {__version__}")
+    parser.add_argument("--version", action="version", version=f"synack {__version__} ({build()})")
     parser.add_argument("--config", metavar="FILE", default=None,
                         help="read settings from this TOML file (name = value, the names of these options"
                              " with underscores); the command line and SYNACK_<NAME> variables win")

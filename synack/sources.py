@@ -31,9 +31,10 @@ __all__ = [
 
 ENV_PREFIX = "SYNACK_"
 #: Variables under the prefix that are not settings: the listeners a reload hands over
-#: (``run.INHERITED_FDS``), the names ``--env-file`` added (``ENV_FILE_KEYS``), and the test
-#: suite's own switches.
-RESERVED_ENV = ("SYNACK_FDS", "SYNACK_ENV_FILE_KEYS", "SYNACK_TEST_")
+#: (``run.INHERITED_FDS``), the names ``--env-file`` added (``ENV_FILE_KEYS``), the switch of
+#: the compiled build (``setup.py``), which a shell may still export when synack runs, and the
+#: test suite's own switches.
+RESERVED_ENV = ("SYNACK_FDS", "SYNACK_ENV_FILE_KEYS", "SYNACK_COMPILE", "SYNACK_TEST_")
 #: The variables ``apply_env_file`` put into the environment (comma-separated). A SIGHUP reload
 #: in place re-executes the process with that environment: the names listed here are the
 #: file's, not the real environment's, so the file is read again and its new values win.

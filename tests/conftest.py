@@ -17,7 +17,16 @@ from typing import Any
 
 import pytest
 
+import synack
+from synack.compiled import build
+
 ROOT = Path(__file__).resolve().parent.parent
+#: Where the synack under test is imported from: this checkout, or the site-packages of an
+#: installed build (.ci/run's compiled run). Subprocesses get it first on PYTHONPATH, so they
+#: run the same build as the tests (ROOT follows it, for the ``tests`` package).
+SYNACK_PATH = str(Path(synack.__file__).resolve().parent.parent)
+#: SYNACK_TEST_BUILD's values and the builds they name (``synack.compiled.build()``).
+BUILDS = {"pure": "pure Python", "compiled": "compiled: mypyc"}
 FIXTURE_APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
 READY = re.compile(r"listening on (?:http|https)://(\S+):(\d+)|listening on unix:(\S+)")
 
@@ -29,7 +38,7 @@ class Server:
                  ready_timeout: float = 20.0, preexec_fn: Any = None) -> None:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT), str(FIXTURE_APPS), full_env.get("PYTHONPATH", "")]
+            [SYNACK_PATH, str(ROOT), str(FIXTURE_APPS), full_env.get("PYTHONPATH", "")]
         )
         full_env["PYTHONUNBUFFERED"] = "1"
         if env:
@@ -147,3 +156,18 @@ def server_factory() -> Iterator:
     yield start
     for server in servers:
         server.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With SYNACK_TEST_BUILD (``pure`` or ``compiled``), refuse to test any other build.
+
+    .ci/run sets it for the run against the compiled package, where a source checkout earlier
+    on sys.path would silently test the pure modules instead.
+    """
+    expected = os.environ.get("SYNACK_TEST_BUILD")
+    if expected is None:
+        return
+    if expected not in BUILDS:
+        raise pytest.UsageError(f"SYNACK_TEST_BUILD={expected!r}: expected one of {', '.join(BUILDS)}")
+    if build() != BUILDS[expected]:
+        raise pytest.UsageError(f"SYNACK_TEST_BUILD={expected}, but {synack.__file__} is the {build()} build")

@@ -13,13 +13,13 @@ import pytest
 
 from synack.cli import parse_config
 from synack.config import SETTINGS, Config, Setting
-from tests.conftest import FIXTURE_APPS, ROOT
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
 
 OPTIONS = [setting for setting in SETTINGS if not setting.positional]
 
 
 def _synack(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS)]))
     return subprocess.run([sys.executable, "-m", "synack", *args], env=env, capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
 
@@ -167,3 +167,24 @@ def test_check_loads_the_app_and_exits_without_serving() -> None:
     assert broken.returncode == 1
     assert broken.stderr.splitlines()[-1].startswith("synack: error: ")
     assert "sup_broken refuses to import" in broken.stderr
+
+
+def test_version_names_the_build_that_runs() -> None:
+    """``synack --version`` says pure or compiled by what the subprocess really imported.
+
+    Under SYNACK_TEST_BUILD (.ci/run sets it for each run) it must be that build; otherwise
+    it must be the build this test process imported (a source checkout: pure Python).
+    """
+    from synack import __version__
+    from synack.compiled import build
+    from tests.conftest import BUILDS
+
+    expected = BUILDS[os.environ["SYNACK_TEST_BUILD"]] if "SYNACK_TEST_BUILD" in os.environ else build()
+    result = _synack("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"synack {__version__} ({expected})\n"
+    # The build is decided by the modules' form: extension modules, or the .py sources.
+    import synack.server.protocol
+
+    assert synack.server.protocol.__file__ is not None
+    assert synack.server.protocol.__file__.endswith(".py") == (expected == "pure Python")

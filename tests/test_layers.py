@@ -113,10 +113,18 @@ def test_config_imports_only_the_slices_it_builds() -> None:
 
 
 def test_exchange_imports_only_h1() -> None:
-    # The seam: Exchange sees a ServerConnection and a Channel, never the driver's modules.
-    _check_only(PACKAGE / "server" / "exchange.py", ("synack.h1",))
+    # The seam: Exchange sees a ServerConnection and a Channel, never the driver's modules
+    # (synack.compiled, for mypyc's class attributes, imports nothing of synack).
+    _check_only(PACKAGE / "server" / "exchange.py", ("synack.h1", "synack.compiled"))
     assert any(name.startswith("synack.h1") for name in _imports(PACKAGE / "server" / "exchange.py"))
 
+
+def test_compiled_imports_nothing_of_synack() -> None:
+    # Every layer may import it (mypyc_attr) and setup.py runs it alone (COMPILED): it must
+    # stay a leaf, and outside the stdlib it tries only mypy_extensions (with a fallback).
+    for name in _imports(PACKAGE / "compiled.py"):
+        assert name.split(".")[0] != "synack", name
+        assert _stdlib(name) or name == "mypy_extensions", name
 
 
 def _exits_or_prints(node: ast.AST) -> str | None:

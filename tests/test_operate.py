@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from synack import __version__
-from tests.conftest import FIXTURE_APPS, ROOT, Server
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH, Server
 from tests.helpers import Reader, get
 from tests.supervisor.helpers import wait_for
 
@@ -50,7 +50,7 @@ def _unix(path: str) -> Callable[[], socket.socket]:
 
 
 def _env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]), PYTHONUNBUFFERED="1")
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS)]), PYTHONUNBUFFERED="1")
 
 
 def _listener() -> socket.socket:

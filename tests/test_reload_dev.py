@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Server
+from tests.conftest import ROOT, SYNACK_PATH, Server
 from tests.supervisor.helpers import body, get, wait_for
 
 from synack.reloader import watchfiles_missing
@@ -118,7 +118,7 @@ def _without_watchfiles(*arguments: str, cwd: Path) -> subprocess.CompletedProce
     # The interpreter cannot import watchfiles (a None entry in sys.modules blocks it, as if
     # it were not installed); then the synack command runs as usual.
     code = "import sys; sys.modules['watchfiles'] = None; from synack.cli import main; main()"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SYNACK_PATH, str(ROOT)])}
     return subprocess.run([sys.executable, "-c", code, *arguments], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=30)
 
@@ -143,7 +143,7 @@ def test_reload_settings_need_reload(tmp_path: Path) -> None:
 def test_a_missing_reload_dir_is_a_one_line_error(tmp_path: Path) -> None:
     _write_app(tmp_path, "one")
     result = subprocess.run([sys.executable, "-m", "synack", "--reload", "--reload-dir", "nowhere", "--port", "0", SPEC],
-                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join([SYNACK_PATH, str(ROOT)])}, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "synack: error: --reload-dir 'nowhere' is not a directory"

@@ -15,7 +15,7 @@ import pytest
 from synack.cli import parse_command, parse_config
 from synack.config import SETTINGS, Config, parse_address
 from synack.sources import ENV_PREFIX, RESERVED_ENV, to_toml
-from tests.conftest import FIXTURE_APPS, ROOT
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
 
 
 def _config(tmp_path: Path, argv: list[str], environ: dict[str, str] | None = None,
@@ -163,7 +163,7 @@ def test_conflicts_name_both_sources(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_reserved_variables_are_not_settings() -> None:
-    assert parse_config([], {"SYNACK_FDS": "3,4", "SYNACK_TEST_SHOW_STDERR": "1"}) == Config()
+    assert parse_config([], {"SYNACK_FDS": "3,4", "SYNACK_COMPILE": "1", "SYNACK_TEST_SHOW_STDERR": "1"}) == Config()
     from synack.run import INHERITED_FDS
 
     assert INHERITED_FDS.startswith(RESERVED_ENV)
@@ -204,7 +204,7 @@ def test_print_config_round_trips_any_text(tmp_path: Path) -> None:
 
 
 def test_print_config_from_the_real_command(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]), SYNACK_WORKERS="2")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS)]), SYNACK_WORKERS="2")
     printed = subprocess.run([sys.executable, "-m", "synack", "--print-config", "--port", "4321", "hello:app"],
                              env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert printed.returncode == 0, printed.stderr

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
+from ..compiled import mypyc_attr
 from ..logs import error_log
 from ..server.exchange import BodyError, ClientDisconnected, Exchange, TlsInfo
 
@@ -53,6 +54,7 @@ _EXTENSIONS: dict[str, dict[str, Any]] = {
 _METHOD_CACHE_SIZE = 64
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of RuntimeError
 class ASGIProtocolError(RuntimeError):
     """The application sent an ASGI message that is malformed or not allowed now."""
 

@@ -214,8 +214,11 @@ class ServerConnection:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the client; ``b""`` means the client closed its side (EOF)."""
+    def receive_data(self, data: bytes | bytearray) -> None:
+        """Feed bytes from the client; ``b""`` means the client closed its side (EOF).
+
+        A bytearray (a reused read buffer) is copied; only bytes are kept as they are.
+        """
         if data:
             if self.client_eof:
                 raise LocalProtocolError("received data after EOF")

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
+from ..compiled import mypyc_attr
 from ..h1 import Data, EndOfMessage, FieldBlock, Headers, InformationalResponse, LocalProtocolError, Request
 from ..h1 import RemoteProtocolError, RequestState, Response, ServerConnection
 
@@ -35,6 +36,7 @@ __all__ = [
 HeaderList = Iterable[tuple[bytes, bytes]]
 
 
+@mypyc_attr(native_class=False)  # mypyc compiles no subclass of OSError
 class ClientDisconnected(OSError):
     """The client went away; the response cannot be delivered."""
 
@@ -174,7 +176,6 @@ class Channel(Protocol):
         ...
 
 
-@runtime_checkable
 class Handler(Protocol):
     """The application side: an async callable taking an ``Exchange``.
 

@@ -336,7 +336,7 @@ class HttpProtocol(asyncio.Protocol):
         if context.shutting_down:
             connection.close_after_response()
         if context.respond_now is not None and self._respond_now(exchange):
-            return self.exchange is None and self.phase == _HEAD
+            return self._answered_at_once()
         # A fresh contextvars context per request: a pipelined request is started from inside
         # the previous request's task, whose context variables it must not inherit.
         if _EAGER:
@@ -347,11 +347,19 @@ class HttpProtocol(asyncio.Protocol):
                 self._run(exchange), loop=self.loop, eager_start=True, context=_BASE_CONTEXT.copy()
             )
             if task.done():  # finished already
-                return self.exchange is None and self.phase == _HEAD
+                return self._answered_at_once()
         else:
             task = self.loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
         self._task = task
         return False
+
+    def _answered_at_once(self) -> bool:
+        """The exchange just started has finished and the next request may be parsed.
+
+        A method, so the attributes are read afresh: after ``self.exchange = exchange``, the
+        type checker assumes it still holds, and compiled code would check that assumption.
+        """
+        return self.exchange is None and self.phase == _HEAD
 
     def _respond_now(self, exchange: Exchange) -> bool:
         try:

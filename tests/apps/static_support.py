@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import FIXTURE_APPS, ROOT, Server
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH, Server
 from tests.helpers import Reader, Response
 
 SECRET = b"TOPSECRET-b7f3e9a1c0d2"
@@ -175,7 +175,7 @@ class GatedServer(Server):
 
     def __init__(self, args: list[str], gate_path: str) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(FIXTURE_APPS), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS), env.get("PYTHONPATH", "")])
         env["PYTHONUNBUFFERED"] = "1"
         env[GATE_ENV] = gate_path
         entry = "from tests.apps.static_support import run_gated_server; run_gated_server()"
@@ -203,7 +203,7 @@ class RestrictedServer(Server):
 
     def __init__(self, args: list[str]) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(FIXTURE_APPS), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS), env.get("PYTHONPATH", "")])
         env["PYTHONUNBUFFERED"] = "1"
         prefix: list[str] = []
         if os.geteuid() == 0:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import FIXTURE_APPS, ROOT
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
 from tests.helpers import RawClient
 
 
 def run_until_exit(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run synack expecting it to exit by itself (startup failures)."""
     full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(FIXTURE_APPS)])
+    full_env["PYTHONPATH"] = os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS)])
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "synack", "--port", "0", *args], env=full_env,
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)

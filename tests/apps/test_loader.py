@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from synack.apps.loader import AppLoadError, detect_interface
-from tests.conftest import FIXTURE_APPS, ROOT
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
 
 
 def run_until_exit(args: list[str], cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(FIXTURE_APPS)])
+    env["PYTHONPATH"] = os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS)])
     return subprocess.run([sys.executable, "-m", "synack", "--port", "0", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 

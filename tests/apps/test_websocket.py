@@ -510,8 +510,8 @@ def test_without_the_library_handshakes_get_501_and_one_log_line(server_factory:
     stub = tmp_path / "hide" / "websockets"
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text("raise ImportError('websockets hidden for this test')\n")
-    from tests.conftest import FIXTURE_APPS, ROOT
-    server = server_factory([APP], env={"PYTHONPATH": f"{stub.parent}:{ROOT}:{FIXTURE_APPS}"})
+    from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
+    server = server_factory([APP], env={"PYTHONPATH": f"{stub.parent}:{SYNACK_PATH}:{ROOT}:{FIXTURE_APPS}"})
     for _ in range(2):
         with RawWebSocket(server, handshake("/echo")) as client:
             response = client.response()

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, Server
+from tests.conftest import ROOT, SYNACK_PATH, Server
 from tests.helpers import RawClient
 from tests.supervisor.helpers import wait_for
 
@@ -112,7 +112,7 @@ def test_proxy_headers_modes(server_factory, mode: str, believed: tuple[str, ...
 
 
 def test_a_bad_trusted_address_is_a_one_line_error() -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT)]))
     result = subprocess.run([sys.executable, "-m", "synack", "--forwarded-allow-ips", "127.0.0.1,nope"],
                             capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
     assert result.returncode == 1

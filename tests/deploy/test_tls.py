@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server
+from tests.conftest import ROOT, SYNACK_PATH, Server
 from tests.deploy.conftest import Certificates, make_certificates, tls_connect
 from tests.helpers import Reader, get
 from tests.supervisor.helpers import wait_for
@@ -153,7 +153,7 @@ def _encrypted_key(certs: Certificates, password: bytes) -> Path:
 
 
 def _start_fails(args: list[str]) -> str:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT)]))
     result = subprocess.run([sys.executable, "-m", "synack", "--port", "0", *args], capture_output=True,
                             text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
     assert result.returncode == 1, result.stderr

@@ -17,7 +17,7 @@ the ordinary test run without atheris; ``tests/fuzz/fuzz.py`` drives them covera
   If-Modified-Since, If-Unmodified-Since, If-Range, Accept-Encoding), checked against
   RFC 9110 §5.6.7 dates built with ``datetime`` and §13.2.2's outcomes.
 - ``static``: the bytes as a whole request head, parsed by h1 and answered by ``StaticFiles``
-  on a real tree through an in-memory exchange. Invariant: never a 5xx or an exception, and
+  on a real tree through a real ``Exchange`` over an in-memory channel. Invariant: never a 5xx or an exception, and
   every response is framed exactly (Content-Length, Content-Range, multipart parts).
 """
 
@@ -48,6 +48,7 @@ from synack.apps.static_http import (
     plan_ranges,
 )
 from synack.apps.static_path import Resolver, StaticError, is_hidden, parse_path
+from synack.server.exchange import Exchange
 from synack.h1 import (
     NEED_DATA,
     PAUSED,
@@ -382,45 +383,66 @@ def _check_date(value: bytes) -> None:
 # ---------------------------------------------------------------------------- static
 
 
-class _Exchange:
-    """Just what ``StaticFiles`` uses of ``synack.server.exchange.Exchange``, in memory."""
+class _MemoryChannel:
+    """A ``Channel`` in memory: the real ``Exchange`` writes the response into ``output``."""
 
-    def __init__(self, head: Request, root_path: str = "") -> None:
-        self.head = head
-        self.root_path = root_path
-        self.status = 0
-        self.fields: list[tuple[bytes, bytes]] = []
-        self.body = bytearray()
+    write_paused = False
+    closed = False
+    tls = None
+
+    def __init__(self) -> None:
+        self.output = bytearray()
         self.ended = False
         self.aborted = False
 
-    @property
-    def response_started(self) -> bool:
-        return self.status != 0
+    def gone(self) -> bool:
+        return self.aborted
 
-    def start_response(self, status: int, headers: Any, reason: bytes = b"") -> None:
-        assert self.status == 0, "two response heads"
-        self.status, self.fields = status, list(headers)
+    def write(self, data: bytes) -> None:
+        assert not self.ended, "bytes after the end of the response"
+        self.output += data
 
-    def complete_response(self, data: bytes) -> None:
-        self.body += data
+    async def drain(self) -> None:
+        pass
+
+    async def wait_for_body(self) -> None:
+        raise AssertionError("StaticFiles reads no request body")
+
+    def body_failed(self, error: RemoteProtocolError) -> None:
+        raise AssertionError("StaticFiles reads no request body")
+
+    async def send_file(self, file: Any, offset: int, count: int) -> None:
+        self.write(os.pread(file.fileno(), count, offset))
+
+    def finish(self, exchange: Exchange, last: bytes) -> None:
+        self.write(last)
         self.ended = True
-
-    async def send_head(self, status: int, headers: Any, reason: bytes = b"") -> None:
-        self.start_response(status, headers, reason)
-
-    async def send_body(self, data: bytes, more: bool = False) -> None:
-        assert self.status and not self.ended
-        self.body += data
-        self.ended = not more
-
-    async def send_file(self, file: Any, offset: int, count: int, more: bool = False) -> None:
-        assert self.status and not self.ended
-        self.body += os.pread(file.fileno(), count, offset)
-        self.ended = not more
 
     def abort(self) -> None:
         self.aborted = True
+
+    async def wait_closed(self) -> None:
+        raise AssertionError("StaticFiles does not wait for the client")
+
+    def upgrade(self, exchange: Exchange, head: bytes) -> Any:
+        raise AssertionError("StaticFiles does not switch protocols")
+
+    def request_id(self, head: Request) -> str:
+        return "fuzz"
+
+
+def _exchange(data: bytes, root_path: str) -> tuple[Exchange, _MemoryChannel] | None:
+    """A real ``Exchange`` for the request head in ``data`` (None if it is not one)."""
+    connection = ServerConnection()
+    connection.receive_data(data)
+    try:
+        event = connection.next_event()
+    except RemoteProtocolError:
+        return None
+    if type(event) is not Request:
+        return None
+    channel = _MemoryChannel()
+    return Exchange(channel, connection, event, False, None, None, "http", root_path), channel
 
 
 _static: tuple[StaticFiles, StaticFiles, asyncio.AbstractEventLoop] | None = None
@@ -440,31 +462,27 @@ def _engines() -> tuple[StaticFiles, StaticFiles, asyncio.AbstractEventLoop]:
 def static(data: bytes) -> None:
     """``data`` as a request head, answered by ``StaticFiles`` (twice: the second time the
     small-file fast path may answer), then with other settings and a non-ASCII mount point."""
-    connection = ServerConnection()
-    connection.receive_data(data)
-    try:
-        event = connection.next_event()
-    except RemoteProtocolError:
-        return
-    if type(event) is not Request:
-        return
     first, second, loop = _engines()
     for files, root_path in ((first, ""), (first, ""), (second, "/m\u00f6unt%20point/")):
-        exchange = _Exchange(event, root_path)
-        if not files.respond_now(exchange):  # type: ignore[arg-type]
-            loop.run_until_complete(files(exchange))  # type: ignore[arg-type]
-        _check_response(exchange)
+        made = _exchange(data, root_path)
+        if made is None:
+            return
+        exchange, channel = made
+        if not files.respond_now(exchange):
+            loop.run_until_complete(files(exchange))
+        _check_response(exchange.head, channel)
 
 
-def _check_response(exchange: _Exchange) -> None:
-    status, fields, body = exchange.status, dict(exchange.fields), bytes(exchange.body)
-    assert exchange.ended and not exchange.aborted, (status, fields)
-    assert 200 <= status < 500, (status, exchange.head, body[:200])
-    if status in (204, 304):
-        assert body == b"", status
+def _check_response(head: Request, channel: _MemoryChannel) -> None:
+    assert channel.ended and not channel.aborted, bytes(channel.output[:200])
+    raw_head, _, body = bytes(channel.output).partition(b"\r\n\r\n")
+    status_line, *lines = raw_head.split(b"\r\n")
+    status = int(status_line.split(b" ")[1])
+    fields = dict((name.lower(), value) for name, _, value in (line.partition(b": ") for line in lines))
+    assert 200 <= status < 500, (status, head, body[:200])
+    if status in (204, 304) or head.method == b"HEAD":
+        assert body == b"", status  # (the h1 core sends no body for these)
         return
-    if exchange.head.method == b"HEAD":
-        return  # (the h1 core drops whatever body a HEAD response is given)
     assert int(fields[b"content-length"]) == len(body), (fields, len(body))
     if status == 206 and b"content-range" in fields:
         match = re.fullmatch(rb"bytes ([0-9]+)-([0-9]+)/([0-9]+)", fields[b"content-range"])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SYNACK_PATH
 from tests.fuzz import targets
 from tests.fuzz.fuzz import TARGET_NAMES, seed_files
 
@@ -42,7 +43,7 @@ def test_seeds_and_regressions_replay(name: str, path: Path) -> None:
                     reason="atheris has wheels for Linux x86-64 only")
 @pytest.mark.parametrize("name", TARGET_NAMES)
 def test_bounded_fuzz_run(name: str, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT)]))
     command = [sys.executable, "-m", "tests.fuzz.fuzz", name, "--corpus", str(tmp_path / "corpus"),
                f"-runs={BOUNDED_RUNS[name]}", f"-max_total_time={BOUNDED_SECONDS}", "-seed=1",
                f"-artifact_prefix={tmp_path}/", "-print_final_stats=1"]

@@ -57,7 +57,7 @@ def test_a_mutable_read_is_copied_not_held() -> None:
     connection.receive_data(POST)
     connection.next_event()
     body = bytearray(b"hello")
-    connection.receive_data(body)  # type: ignore[arg-type]
+    connection.receive_data(body)
     body[:] = b"other"  # the caller reuses its buffer for its next read
     event = connection.next_event()
     assert type(event) is Data and event.data == b"hello"

@@ -13,6 +13,7 @@ from synack.h1 import (
     NEED_DATA,
     Data,
     EndOfMessage,
+    Headers,
     InformationalResponse,
     LocalProtocolError,
     Request,
@@ -46,7 +47,7 @@ def respond(connection: ServerConnection, status: int, headers: Any, *body: byte
     pieces = connection.send(Response(status, headers))
     for data in body:
         pieces += connection.send(Data(data))
-    pieces += connection.send(EndOfMessage(trailers))
+    pieces += connection.send(EndOfMessage(Headers(trailers)))
     return b"".join(pieces)
 
 
@@ -208,7 +209,7 @@ def test_trailer_injection() -> None:
     connection = received(GET11)
     connection.send(Response(200, []))
     with pytest.raises(LocalProtocolError):
-        connection.send(EndOfMessage([(b"x-sum", b"1\r\n\r\nHTTP/1.1 200 OK")]))
+        connection.send(EndOfMessage(Headers([(b"x-sum", b"1\r\n\r\nHTTP/1.1 200 OK")])))
 
 
 def test_reason_injection() -> None:
@@ -216,9 +217,16 @@ def test_reason_injection() -> None:
         received(GET11).send(Response(200, [], reason=b"OK\r\nx-evil: 1"))
 
 
-@pytest.mark.parametrize("status", [0, 99, 100, 101, 199, 1000, "200", 200.0, True])
-def test_invalid_final_status(status: Any) -> None:
+@pytest.mark.parametrize("status", [0, 99, 100, 101, 199, 1000, True])
+def test_invalid_final_status(status: int) -> None:
     with pytest.raises(LocalProtocolError):
+        received(GET11).send(Response(status, []))
+
+
+@pytest.mark.parametrize("status", ["200", 200.0])
+def test_a_status_that_is_not_an_int_is_refused(status: Any) -> None:
+    # The pure build refuses it in send(); the compiled build already in the typed event.
+    with pytest.raises((LocalProtocolError, TypeError)):
         received(GET11).send(Response(status, []))
 
 

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from tests.conftest import FIXTURE_APPS, ROOT
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
 from tests.helpers import Reader, get
 from tests.server.helpers import APP, FAST, assert_served, wait_for_stderr
 
@@ -112,7 +112,7 @@ def test_graceful_timeout_cuts_off_slow_requests(server_factory):
 
 def _synack(*args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(FIXTURE_APPS), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS), env.get("PYTHONPATH", "")])
     return subprocess.run(
         [sys.executable, "-m", "synack", *args], capture_output=True, text=True, timeout=30,
         env=env, stdin=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.conftest import FIXTURE_APPS, ROOT, Server
+from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH, Server
 from tests.helpers import Reader
 
 
@@ -104,7 +104,7 @@ def synack_process(args: list[str], **popen: object) -> Iterator[subprocess.Pope
     outside server_factory (for pass_fds, or a script), ready once it logs that it listens;
     killed at the end if still running."""
     command = [sys.executable, *args] if args[0].endswith(".py") else [sys.executable, "-m", "synack", *args]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS)]))
     process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, **popen)  # type: ignore[call-overload]
     try:

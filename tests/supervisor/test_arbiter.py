@@ -131,9 +131,9 @@ def test_boot_error_stops_instead_of_crash_looping(tmp_path) -> None:
     import subprocess
     import sys
 
-    from tests.conftest import FIXTURE_APPS, ROOT
+    from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(FIXTURE_APPS)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT), str(FIXTURE_APPS)]))
     result = subprocess.run(
         [sys.executable, "-m", "synack", "sup_broken:app", "--workers", "2", "--port", "0"],
         env=env, capture_output=True, text=True, timeout=60,
