@@ -335,8 +335,11 @@ class HttpProtocol(asyncio.Protocol):
             self.forwarding.apply(exchange)  # a trusted proxy names the client, scheme and host
         if context.shutting_down:
             connection.close_after_response()
+        # Answered at once when the phase is HEAD again: finish() cleared self.exchange before
+        # re-arming it. (Only the phase is read: the type checker takes self.exchange to still
+        # hold ``exchange`` here, and compiled code would check that.)
         if context.respond_now is not None and self._respond_now(exchange):
-            return self._answered_at_once()
+            return self.phase == _HEAD
         # A fresh contextvars context per request: a pipelined request is started from inside
         # the previous request's task, whose context variables it must not inherit.
         if _EAGER:
@@ -347,19 +350,11 @@ class HttpProtocol(asyncio.Protocol):
                 self._run(exchange), loop=self.loop, eager_start=True, context=_BASE_CONTEXT.copy()
             )
             if task.done():  # finished already
-                return self._answered_at_once()
+                return self.phase == _HEAD
         else:
             task = self.loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
         self._task = task
         return False
-
-    def _answered_at_once(self) -> bool:
-        """The exchange just started has finished and the next request may be parsed.
-
-        A method, so the attributes are read afresh: after ``self.exchange = exchange``, the
-        type checker assumes it still holds, and compiled code would check that assumption.
-        """
-        return self.exchange is None and self.phase == _HEAD
 
     def _respond_now(self, exchange: Exchange) -> bool:
         try:
