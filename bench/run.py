@@ -42,6 +42,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +54,9 @@ RESULTS_DIR = BENCH / "results"
 RESULTS_MD = BENCH / "RESULTS.md"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PY = sys.executable
+#: The in-place compiled build that ``synack-compiled`` runs (``bash bench/build_compiled.sh``);
+#: ``--compiled-tree`` points elsewhere.
+COMPILED_TREE = BENCH / "compiled"
 
 DEFAULTS = {"duration": 10, "connections": 64, "threads": 1, "rounds": 3}
 
@@ -139,6 +143,21 @@ def _synack(loop: str | None) -> Callable[[Ctx], Launch]:
             argv += ["--loop", loop]
         return Launch(argv)
     return launch
+
+
+def _synack_compiled(ctx: Ctx) -> Launch:
+    # The compiled tree first on the path, and (PYTHONSAFEPATH) not the working directory,
+    # which is this checkout and would import the pure modules instead.
+    launch = _synack(None)(ctx)
+    launch.env.update(PYTHONPATH=os.pathsep.join([str(COMPILED_TREE), str(ROOT)]), PYTHONSAFEPATH="1")
+    return launch
+
+
+def _compiled_missing() -> str | None:
+    protocol = COMPILED_TREE / "synack" / "server" / f"protocol{sysconfig.get_config_var('EXT_SUFFIX')}"
+    if not protocol.exists():
+        return f"no compiled build for this Python in {COMPILED_TREE} (bash bench/build_compiled.sh)"
+    return None
 
 
 def _uvicorn(http: str, loop: str, app: str | None = None) -> Callable[[Ctx], Launch]:
@@ -251,6 +270,8 @@ SERVERS: list[Server] = [
     Server("synack-asyncio", "synack (asyncio)", ASGI, ("synack",), _synack("asyncio")),
     Server("synack", "synack", WSGI | STATIC, ("synack",), _synack(None),
            note="default --loop (auto: uvloop when installed)"),
+    Server("synack-compiled", "synack (compiled: mypyc)", ASGI | WSGI | STATIC, ("compiled",),
+           _synack_compiled, note="default --loop; the tree of bench/build_compiled.sh"),
     Server("uvicorn-httptools", "uvicorn (httptools+uvloop)", ASGI,
            ("uvicorn", "httptools", "uvloop"), _uvicorn("httptools", "uvloop")),
     Server("uvicorn-h11", "uvicorn (h11+asyncio)", ASGI, ("uvicorn", "h11"),
@@ -299,7 +320,10 @@ UVICORN_REF = ("uvicorn-httptools", "uvicorn-starlette")  # likewise for "vs uvi
 
 def missing_reason(server: Server) -> str | None:
     for need in server.needs:
-        if need.startswith("bin:"):
+        if need == "compiled":
+            if reason := _compiled_missing():
+                return reason
+        elif need.startswith("bin:"):
             name = need[4:]
             if (name == "nginx" and _nginx_bin() is None) or (name != "nginx" and not shutil.which(name)):
                 return f"{name} not installed (bash bench/install.sh)"
@@ -1002,6 +1026,7 @@ def chosen_names(p: argparse.ArgumentParser, values: list[str], choices: list[st
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    global COMPILED_TREE  # (--compiled-tree: read by the synack-compiled entry)
     p = argparse.ArgumentParser(
         description="Benchmark synack against its peers with wrk (see module docstring).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -1026,7 +1051,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "or leave it alone")
     p.add_argument("--keep-tmp", action="store_true", help="keep server logs and wrk output")
     p.add_argument("--list", action="store_true", help="list workloads and servers, then exit")
+    p.add_argument("--compiled-tree", type=Path, default=COMPILED_TREE, metavar="DIR",
+                   help="the compiled build synack-compiled runs (bench/build_compiled.sh DIR)")
     args = p.parse_args(argv)
+    COMPILED_TREE = args.compiled_tree.resolve()
     names = chosen_names(p, args.only, list(WORKLOADS), "workload")
     args.workloads = names or [n for n, w in WORKLOADS.items() if w.default]
     wanted = [n for n in args.servers.split(",") if n]
