@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
+from synack import __version__
 from synack.cli import parse_config
+from synack.compiled import build
 from synack.config import SETTINGS, Config, Setting
-from tests.conftest import FIXTURE_APPS, ROOT, SYNACK_PATH
+from synack.server import protocol
+from tests.conftest import BUILDS, FIXTURE_APPS, ROOT, SYNACK_PATH
 
 OPTIONS = [setting for setting in SETTINGS if not setting.positional]
 
@@ -175,16 +178,10 @@ def test_version_names_the_build_that_runs() -> None:
     Under SYNACK_TEST_BUILD (.ci/run sets it for each run) it must be that build; otherwise
     it must be the build this test process imported (a source checkout: pure Python).
     """
-    from synack import __version__
-    from synack.compiled import build
-    from tests.conftest import BUILDS
-
     expected = BUILDS[os.environ["SYNACK_TEST_BUILD"]] if "SYNACK_TEST_BUILD" in os.environ else build()
     result = _synack("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"synack {__version__} ({expected})\n"
     # The build is decided by the modules' form: extension modules, or the .py sources.
-    import synack.server.protocol
-
-    assert synack.server.protocol.__file__ is not None
-    assert synack.server.protocol.__file__.endswith(".py") == (expected == "pure Python")
+    assert protocol.__file__ is not None
+    assert protocol.__file__.endswith(".py") == (expected == "pure Python")
