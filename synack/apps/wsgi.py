@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from ..compiled import mypyc_attr
 from ..logs import error_log
 from ..server.exchange import Exchange
 
@@ -163,6 +164,7 @@ class _Bridge:
 # ---------------------------------------------------------------------- wsgi.input
 
 
+@mypyc_attr(native_class=False)  # a compiled subclass of io.RawIOBase fails to load on 3.12
 class WSGIInput(io.RawIOBase):
     """``wsgi.input``: the request body, read from the connection as the app asks for it.
 
