@@ -108,6 +108,13 @@ class Reloader:
         self._thread = threading.Thread(target=self._watch, name="synack-reload", daemon=True)
 
     def start(self) -> None:
+        # What the watch thread imports is imported here first: an import under way in that
+        # thread when the arbiter forks leaves the module's import lock held in the new worker,
+        # which hangs as soon as it imports the same module (watchfiles pulls in anyio, asyncio,
+        # ssl ...; its watch() imports platform on its first step, which uuid imports too).
+        import platform  # noqa: F401
+        import watchfiles  # noqa: F401
+
         where = ", ".join(os.path.abspath(directory) for directory in self.settings.directories)
         error_log.info("reload: watching %s for changes", where)
         self._thread.start()
@@ -125,7 +132,7 @@ class Reloader:
         os.kill(os.getpid(), signal.SIGHUP)
 
     def _watch(self) -> None:
-        import watchfiles
+        import watchfiles  # (imported already by start())
 
         def wanted(change: Any, path: str) -> bool:
             return self.settings.wanted(path)
