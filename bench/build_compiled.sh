@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The compiled build in place, for bench/run.py's synack-compiled entry: a copy of this
-# checkout's tracked files in DIR (default bench/compiled, ignored by git) whose request path
+# checkout's tracked files in DIR (default /tmp/synack-compiled: outside the checkout, where
+# mypy would take the copy's modules for the checkout's own) whose request path
 # mypyc compiles (setup.py with SYNACK_COMPILE=1) for the Python that runs the benchmark.
 #
 #   bash bench/build_compiled.sh                    # python3 (needs mypy and setuptools)
@@ -10,7 +11,7 @@
 # Rebuild after changing the source: the copy does not follow the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=${1:-bench/compiled}
+dir=${1:-/tmp/synack-compiled}
 python=${PYTHON:-python3}
 if ! "$python" -c "import mypyc.build, setuptools" 2>/dev/null; then
     echo "build_compiled: $python has no mypy (mypyc) or setuptools: $python -m pip install mypy setuptools" >&2

@@ -56,7 +56,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PY = sys.executable
 #: The in-place compiled build that ``synack-compiled`` runs (``bash bench/build_compiled.sh``);
 #: ``--compiled-tree`` points elsewhere.
-COMPILED_TREE = BENCH / "compiled"
+COMPILED_TREE = Path("/tmp/synack-compiled")
 
 DEFAULTS = {"duration": 10, "connections": 64, "threads": 1, "rounds": 3}
 
