@@ -464,10 +464,8 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(last)
         context = self.context
         if context.access_log:
-            # The request as received (an adapter may have rewritten ``exchange.head``: a
-            # --mount takes its prefix off the path).
-            self._log_access(self.connection.request or exchange.head, self.connection.response_status,
-                             exchange.bytes_sent, exchange.client)
+            self._log_access(exchange.head, self.connection.response_status, exchange.bytes_sent,
+                             exchange.client)
         metrics = context.metrics
         if metrics is not None:
             # Metrics.record, inlined for the common case (a response in the first duration
@@ -724,8 +722,12 @@ class HttpProtocol(asyncio.Protocol):
     # ------------------------------------------------------------------ logging
 
     def _log_access(self, request: Request, status: int, size: int, client: tuple[str, int] | None) -> None:
+        """The access-log entry for ``request``, as the client sent it: the connection's
+        current request when it has one, since an adapter may have rewritten the exchange's
+        head (a --mount takes its prefix off the path)."""
         if not self.context.access_log:
             return
+        request = self.connection.request or request
         if self.context.access_custom is not None:
             self._log_custom(request, status, size, client)
             return
