@@ -42,24 +42,32 @@ __all__ = ["WSGIHandler", "FileWrapper", "WSGIInput", "ThreadPool", "build_envir
 _UNDERSCORE, _PERCENT = ord("_"), ord("%")
 _PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 
+#: Most entries in each of the bounded tables below: filled as values are met, emptied when
+#: full, so a client (or an app) cannot grow them without bound.
+_TABLE_MAX = 512
+
+
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(table) >= _TABLE_MAX:
+        table.clear()
+    table[key] = value
+
+
 #: Request field name → its environ key (``HTTP_…``), or None for a field the environ does
-#: not carry under ``HTTP_``; filled as names are met, emptied when it reaches ``_KEYS_MAX``
-#: (the parser's names are lowercased, so a client cannot grow it beyond that by spelling).
-_KEYS: dict[bytes, str | None] = {b"content-type": None, b"content-length": None}
-_KEYS_MAX = 512
+#: not carry under ``HTTP_`` (the parser's names are lowercased: one entry per name).
+_KEYS: dict[bytes, str | None] = {}
 
 
 def _environ_key(name: bytes) -> str | None:
-    if _UNDERSCORE in name:
+    if name == b"content-type" or name == b"content-length":
+        key = None  # CONTENT_TYPE and CONTENT_LENGTH, without HTTP_
+    elif _UNDERSCORE in name:
         # "X-Auth_User" would become HTTP_X_AUTH_USER, indistinguishable from
         # "X-Auth-User" that a proxy vetted: a spoofing vector (nginx, Apache drop these).
         key = None
     else:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-    if len(_KEYS) >= _KEYS_MAX:
-        _KEYS.clear()
-        _KEYS[b"content-type"] = _KEYS[b"content-length"] = None
-    _KEYS[name] = key
+    _remember(_KEYS, name, key)
     return key
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -424,11 +432,10 @@ class _Response:
 
 
 #: Status lines and header names already checked (→ parsed status, encoded name), so an
-#: app's usual handful costs a lookup each. Bounded like ``_KEYS``. Only exact ``str`` keys
-#: are stored: a subclass could compare equal and behave differently.
+#: app's usual handful costs a lookup each. Only exact ``str`` keys are stored: a subclass
+#: could compare equal and behave differently.
 _STATUSES: dict[str, tuple[int, bytes]] = {}
 _NAMES: dict[str, bytes] = {}
-_CHECKED_MAX = 512
 
 
 def _parse_status(status: str) -> tuple[int, bytes]:
@@ -442,9 +449,7 @@ def _parse_status(status: str) -> tuple[int, bytes]:
         raise ValueError(f"invalid status {status!r}: expected '200 OK' style")
     parsed = int(code), reason.strip().encode("latin-1")
     if type(status) is str:
-        if len(_STATUSES) >= _CHECKED_MAX:
-            _STATUSES.clear()
-        _STATUSES[status] = parsed
+        _remember(_STATUSES, status, parsed)
     return parsed
 
 
@@ -472,9 +477,7 @@ def _encode_name(name: str, value: str) -> bytes:
         raise ValueError(f"hop-by-hop header {name!r} is not allowed in a WSGI response (PEP 3333)")
     encoded = name.encode("latin-1")
     if type(name) is str:
-        if len(_NAMES) >= _CHECKED_MAX:
-            _NAMES.clear()
-        _NAMES[name] = encoded
+        _remember(_NAMES, name, encoded)
     return encoded
 
 
@@ -558,12 +561,9 @@ class WSGIHandler:
         """In a pool thread: call the app, then hand back a whole body or a file, or stream."""
         iterable = self.app(environ, response.start_response)
         kind = type(iterable)
-        if (kind is list or kind is tuple) and not response.sent:
-            # The usual body, which has no close(): skip the attribute lookup (a miss costs
-            # an exception raised and cleared inside getattr).
-            response.require_start()
-            return ("body", b"".join(iterable), None)
-        closer = getattr(iterable, "close", None)
+        # An exact list or tuple (the usual body) has no close(): no lookup (a miss raises
+        # and clears an exception inside getattr).
+        closer = None if kind is list or kind is tuple else getattr(iterable, "close", None)
         handed_over = False
         try:
             if not response.sent:
