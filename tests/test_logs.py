@@ -16,8 +16,9 @@ import pytest
 from tests.test_operate import _env, _listener, _run_to_end
 
 
-def _run_with_headers(args: list[str], request: bytes) -> tuple[bytes, str, str]:
-    """Serve one raw ``request`` (sent as is on a fresh connection), stop; response, stdout, stderr."""
+def _requests_on_one_connection(args: list[str], requests: list[bytes]) -> tuple[list[bytes], str, str]:
+    """Serve the raw ``requests``, sent one after another on one connection, then stop; the
+    response bodies, stdout, stderr."""
     import signal
     import socket
 
@@ -30,13 +31,22 @@ def _run_with_headers(args: list[str], request: bytes) -> tuple[bytes, str, str]
     )
     try:
         with socket.create_connection(listener.getsockname(), timeout=10) as sock:
-            sock.sendall(request)
-            response = Reader(sock).response()
+            reader = Reader(sock)
+            bodies = []
+            for request in requests:
+                sock.sendall(request)
+                bodies.append(reader.response().body)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
         listener.close()
-    return response.body, out.decode(), err.decode()
+    return bodies, out.decode(), err.decode()
+
+
+def _run_with_headers(args: list[str], request: bytes) -> tuple[bytes, str, str]:
+    """Serve one raw ``request`` (sent as is on a fresh connection), stop; response, stdout, stderr."""
+    bodies, out, err = _requests_on_one_connection(args, [request])
+    return bodies[0], out, err
 
 
 REQUEST = (b"GET /fields?x=1&y=%22 HTTP/1.1\r\nHost: t\r\nReferer: http://r/\r\nUser-Agent: probe/1\r\n"
@@ -213,31 +223,6 @@ def test_a_log_config_that_is_not_json_is_one_line(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- X-Request-ID
-
-
-def _requests_on_one_connection(args: list[str], requests: list[bytes]) -> tuple[list[bytes], str, str]:
-    import signal
-    import socket
-
-    from tests.helpers import Reader
-
-    listener = _listener()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "synack", "--fd", str(listener.fileno()), *args], env=_env(),
-        pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        with socket.create_connection(listener.getsockname(), timeout=10) as sock:
-            reader = Reader(sock)
-            bodies = []
-            for request in requests:
-                sock.sendall(request)
-                bodies.append(reader.response().body)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
-        listener.close()
-    return bodies, out.decode(), err.decode()
 
 
 def _with_id(value: bytes | None) -> bytes:
