@@ -122,9 +122,10 @@ def test_exception_before_response_start_gives_500(server_factory):
         assert b"boom before start" not in response.body  # no details leak to the client
         reader.expect_eof()
     assert_served(server)
-    log = wait_for_stderr(server, '"GET /boom HTTP/1.1" 500')  # (the access log is written off the loop)
+    # The access log and the error log are each written by their own thread: wait for both.
+    wait_for_stderr(server, '"GET /boom HTTP/1.1" 500')
+    log = wait_for_stderr(server, "RuntimeError: boom before start")
     assert "exception in application" in log
-    assert "RuntimeError: boom before start" in log
 
 
 def test_exception_after_response_start_aborts_connection(server_factory):
