@@ -27,6 +27,7 @@ import asyncio
 import os
 import resource
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -66,6 +67,9 @@ _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 #: Bodies up to this size are read and sent with their head in one write, not with sendfile.
 SMALL_FILE = 16 * 1024
 _COMPRESSED_SUFFIXES = tuple(suffix for _, suffix in ENCODINGS)
+#: How old a file's last change (ctime) must be before ``respond_now`` keeps its bytes in
+#: memory instead of reading them for each request (see ``_settled``).
+_SETTLE_NS = 1_000_000_000
 #: Directories whose precompressed names are remembered (the cache is emptied when full).
 _SIBLING_CACHE_SIZE = 1024
 
@@ -82,6 +86,18 @@ def _open_file_cache_size() -> int:
     return max(0, min(256, soft // 16))
 
 
+def _settled(ctime_ns: int) -> bool:
+    """True when bytes read now can stand for the file for as long as its ctime stays put.
+
+    The kernel stamps ctime from a coarse clock (a tick, a few milliseconds), so a write in
+    the same tick as an earlier one can leave ctime unchanged: bytes read right after a change
+    are "racily clean" (git's term for the same problem in its index). Once the last change is
+    ``_SETTLE_NS`` old, any later write stamps a ctime that differs, and ``respond_now`` sees it
+    before serving: the cached bytes are then dropped with their entry.
+    """
+    return time.time_ns() - ctime_ns > _SETTLE_NS
+
+
 class _OpenFile:
     """A small file ready to answer: its descriptor, the identity it had when
     it was opened through the safe path walk, and its ready-made response head.
@@ -94,7 +110,8 @@ class _OpenFile:
     can only make the identities differ, never make a file outside the root servable.
     """
 
-    __slots__ = ("fd", "path", "device", "inode", "size", "ctime_ns", "directory", "directory_key", "fields")
+    __slots__ = ("fd", "path", "device", "inode", "size", "ctime_ns", "directory", "directory_key", "fields",
+                 "data")
 
     def __init__(self, fd: int, path: str, status: os.stat_result, directory: str,
                  directory_key: tuple[int, int], fields: FieldBlock) -> None:
@@ -109,6 +126,8 @@ class _OpenFile:
         self.directory = directory
         self.directory_key = directory_key
         self.fields = fields
+        #: The file's bytes, once they can be trusted to match its ctime (see ``_settled``).
+        self.data: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -151,8 +170,9 @@ class StaticFiles:
 
     def respond_now(self, exchange: Exchange) -> bool:
         """Answer a plain GET/HEAD of a small file seen before, without a task or a coroutine:
-        two ``stat`` calls and one ``pread``. Anything else (ranges, preconditions, a changed
-        file or directory, precompressed variants) returns False for the full path."""
+        two ``stat`` calls, and one ``pread`` until the file's bytes are kept (``_settled``).
+        Anything else (ranges, preconditions, a changed file or directory, precompressed
+        variants) returns False for the full path."""
         head = exchange.head
         entry = self._open_files.get(head.target)
         if entry is None:
@@ -175,13 +195,17 @@ class StaticFiles:
             self._forget(head.target)
             return False
         if method == b"GET":
-            try:
-                data = os.pread(entry.fd, entry.size, 0)
-            except OSError:
-                data = b""
-            if len(data) != entry.size:
-                self._forget(head.target)
-                return False
+            data = entry.data
+            if data is None:
+                try:
+                    data = os.pread(entry.fd, entry.size, 0)
+                except OSError:
+                    data = b""
+                if len(data) != entry.size:
+                    self._forget(head.target)
+                    return False
+                if _settled(entry.ctime_ns):
+                    entry.data = data
         else:
             data = b""
         exchange.start_response(200, entry.fields)

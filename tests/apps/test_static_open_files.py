@@ -1,5 +1,6 @@
 """Small files are answered from a cache of open descriptors (``StaticFiles.respond_now``):
-a plain GET/HEAD of a file seen before costs two stats and a pread, with no task. The cache
+a plain GET/HEAD of a file seen before costs two stats and a pread (no pread once the file's
+last change is over a second old: its bytes are kept), with no task. The cache
 must never change what a client gets: every change to the file, its permissions, the
 symlinks on its path or its precompressed siblings is seen by the very next request, a file
 outside the root never leaks through it, and it holds a bounded number of descriptors."""
@@ -111,6 +112,50 @@ def test_replacement_by_rename_and_deletion_are_seen(served) -> None:
     os.unlink(root / "a.txt")
     assert _request(server, "/a.txt").status == 404
     assert str(root / "a.txt") not in _server_descriptors(server, root)
+
+
+def _read_calls(pid: int) -> int:
+    """How many read system calls (read, pread, readv) the process has made so far."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("syscr:"):
+            return int(line.split()[1])
+    raise AssertionError("no syscr in /proc/PID/io")
+
+
+def _reads_for_gets(server, target: str, count: int) -> int:
+    """Read system calls the server makes for ``count`` keep-alive GETs of ``target``."""
+    with server.connect() as sock:
+        reader = Reader(sock)
+        before = _read_calls(server.process.pid)
+        for _ in range(count):
+            sock.sendall(b"GET " + target.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert reader.response().status == 200
+        return _read_calls(server.process.pid) - before
+
+
+def test_a_settled_file_is_served_from_memory_and_changes_are_still_seen(served) -> None:
+    # Bytes read within a second of the file's last change are not kept (a write in the same
+    # coarse clock tick could leave ctime unchanged); once the change is older, the bytes are
+    # kept and each GET costs no read of the file, and any later change still moves ctime.
+    root, start = served
+    path = root / "a.txt"
+    path.write_bytes(b"version-1\n")
+    written = time.monotonic()
+    server = start()
+    assert _request(server, "/a.txt").body == b"version-1\n"  # opened and its descriptor kept
+    fresh = _reads_for_gets(server, "/a.txt", 40)
+    assert fresh >= 40  # a pread for each
+    time.sleep(max(0.0, written + 1.2 - time.monotonic()))
+    assert _request(server, "/a.txt").body == b"version-1\n"  # read once more, and kept
+    settled = _reads_for_gets(server, "/a.txt", 40)
+    assert settled <= fresh - 35, (fresh, settled)
+    _bump_times(path)
+    with open(path, "r+b") as file:  # same inode, same size
+        file.write(b"version-2\n")
+    assert _request(server, "/a.txt").body == b"version-2\n"
+    (root / "new.tmp").write_bytes(b"version-3\n")
+    os.replace(root / "new.tmp", path)
+    assert _request(server, "/a.txt").body == b"version-3\n"
 
 
 def _without_dac_override() -> None:
