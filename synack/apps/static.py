@@ -116,14 +116,15 @@ class _OpenFile:
     def __init__(self, fd: int, path: str, status: os.stat_result, directory: str,
                  directory_key: tuple[int, int], fields: FieldBlock) -> None:
         self.fd = fd
-        self.path = path
+        # Kept encoded: ``os.stat`` of bytes skips the file-system encoding on every request.
+        self.path = os.fsencode(path)
         self.device = status.st_dev
         self.inode = status.st_ino
         self.size = status.st_size
         # ctime moves with every write and also with chmod, chown and renames: a file made
         # unreadable since it was cached is not served from the old descriptor.
         self.ctime_ns = status.st_ctime_ns
-        self.directory = directory
+        self.directory = os.fsencode(directory)
         self.directory_key = directory_key
         self.fields = fields
         #: The file's bytes, once they can be trusted to match its ctime (see ``_settled``).
