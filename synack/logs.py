@@ -16,6 +16,7 @@ import logging
 import logging.config
 import os
 import queue
+import re
 import string
 import sys
 import threading
@@ -27,7 +28,7 @@ from typing import Any
 __all__ = [
     "error_log", "access_log", "setup_logging", "LogSetupError", "access_line", "rejected_line", "escape",
     "format_peer", "AccessFormat", "AccessFormatError", "custom_access", "ACCESS_FIELDS", "JsonFormatter",
-    "BackgroundHandler", "flush_access_log", "ACCESS_QUEUE", "fatal_line", "error_log_in_background",
+    "BackgroundHandler", "flush_access_log", "access_writer", "ACCESS_QUEUE", "fatal_line", "error_log_in_background",
     "ERROR_QUEUE",
 ]
 
@@ -137,6 +138,28 @@ def _apply_log_config(path: str) -> None:
         raise LogSetupError(f"--log-config {path}: {error}") from None
 
 
+def access_writer() -> Callable[[str], None]:
+    """What the driver hands each default access line to: ``access_log.info``, or, when the
+    access log is still exactly what ``setup_logging`` made of it (synack's background
+    handler in front of a plain stream or file handler writing ``%(message)s``, no filters),
+    that handler's ``put_line``. The line then costs a queue put: no ``LogRecord`` (a few
+    microseconds each, as long as the rest of a small request), and the writer thread
+    writes a batch of lines in one ``write``. A ``--log-config`` (or an application) that
+    changed the logger before the server started keeps the logging path.
+    """
+    handlers = access_log.handlers
+    if len(handlers) == 1 and not access_log.filters and not access_log.disabled:
+        handler = handlers[0]
+        if type(handler) is BackgroundHandler and not handler.filters:
+            target = handler.target
+            formatter = target.formatter
+            if (type(target) in (logging.StreamHandler, logging.FileHandler) and not target.filters
+                    and type(formatter) is logging.Formatter and formatter._fmt == "%(message)s"
+                    and target.level <= logging.INFO and handler.level <= logging.INFO):
+                return handler.put_line
+    return access_log.info
+
+
 def custom_access() -> AccessFormat | None:
     """The compiled access format the driver uses instead of ``access_line``, or None for the
     default Combined Log Format line (the fast path)."""
@@ -164,7 +187,7 @@ class BackgroundHandler(logging.Handler):
         self.detach = detach
         self.dropped = 0
         self._reported = 0
-        self._queue: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[logging.LogRecord | str | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -181,6 +204,16 @@ class BackgroundHandler(logging.Handler):
         if self.detach:
             self._detach(record)
         self._queue.put(record)
+
+    def put_line(self, line: str) -> None:
+        """Queue an access line that is already text: no ``LogRecord`` is made for it, and
+        the writer thread writes consecutive lines in one piece (see ``access_writer``)."""
+        if self._pid != _pid:
+            self._start()
+        if self._queue.qsize() >= self.capacity:
+            self.dropped += 1
+            return
+        self._queue.put(line)
 
     def _detach(self, record: logging.LogRecord) -> None:
         # What logging.handlers.QueueHandler.prepare does, but with the traceback kept apart
@@ -204,17 +237,25 @@ class BackgroundHandler(logging.Handler):
 
     def _write(self) -> None:
         target, entries = self.target, self._queue
+        lines: list[str] = []
         while True:
             record = entries.get()  # (waits only when the queue is empty)
             while record is not None:
-                try:
-                    target.handle(record)
-                except Exception:  # (logging reports its own write errors; never let the thread die)
-                    pass
+                if isinstance(record, str):
+                    lines.append(record)  # written with the lines that follow it
+                else:
+                    if lines:
+                        self._write_lines(lines)
+                    try:
+                        target.handle(record)
+                    except Exception:  # (logging reports its own write errors; never let the thread die)
+                        pass
                 if entries.empty():
                     break
                 record = entries.get_nowait()
-            else:
+            if lines:
+                self._write_lines(lines)
+            if record is None:
                 return  # (None: flush() asked the thread to stop)
             if self.dropped > self._reported:
                 self._report()
@@ -222,6 +263,31 @@ class BackgroundHandler(logging.Handler):
             # requests instead of one per request.
             if self.pause:
                 time.sleep(self.pause)
+
+    def _write_lines(self, lines: list[str]) -> None:
+        """Write a batch of text lines with one write and one flush, as the target's own
+        ``emit`` would write each (``access_writer`` checked that it is a plain stream handler
+        formatting ``%(message)s``); if that fails, each line goes through the target's
+        ``handle``, so a failure is reported as logging reports it."""
+        target = self.target
+        assert isinstance(target, logging.StreamHandler)
+        text = target.terminator.join(lines) + target.terminator
+        target.acquire()
+        try:
+            target.stream.write(text)
+            target.flush()
+            written = True
+        except Exception:
+            written = False
+        finally:
+            target.release()
+        if not written:
+            for line in lines:
+                try:
+                    target.handle(logging.LogRecord(access_log.name, logging.INFO, __file__, 0, line, None, None))
+                except Exception:
+                    pass
+        lines.clear()
 
     def _report(self) -> None:
         dropped, self._reported = self.dropped, self.dropped
@@ -325,12 +391,15 @@ _ESCAPES[ord('"')] = '\\"'
 _ESCAPES[ord("\\")] = "\\\\"
 
 
+#: Bytes that need no escaping: printable ASCII but the quote and the backslash.
+_PLAIN = re.compile(rb'[ !#-\[\]-~]*').fullmatch
+
+
 def escape(raw: bytes) -> str:
     """``raw`` as safe log text: printable ASCII kept, every other byte as ``\\xHH``."""
-    text = raw.decode("latin-1")
-    if raw.isascii() and text.isprintable() and b'"' not in raw and b"\\" not in raw:
-        return text  # the usual case: nothing to escape
-    return text.translate(_ESCAPES)
+    if _PLAIN(raw) is not None:
+        return raw.decode()  # the usual case: nothing to escape (one C call to know it)
+    return raw.decode("latin-1").translate(_ESCAPES)
 
 
 def format_peer(peer: tuple[str, int] | None) -> str:
@@ -356,7 +425,8 @@ def access_line(
     host = client[0] if client else "-"
     return (
         f'{host} - - [{log_time}] "{escape(request_line)}" {status} {size if size else "-"}'
-        f' "{escape(referer or b"-")}" "{escape(agent or b"-")}" {"-" if duration_us is None else f"{duration_us}us"}'
+        f' "{"-" if not referer or referer == b"-" else escape(referer)}"'
+        f' "{"-" if not agent or agent == b"-" else escape(agent)}" {"-" if duration_us is None else f"{duration_us}us"}'
     )
 
 

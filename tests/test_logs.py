@@ -406,3 +406,64 @@ def test_an_error_log_nobody_reads_never_blocks_the_server() -> None:
     assert reports, err[-2000:]
     dropped = int(reports[-1])
     assert dropped > 0 and written + dropped == sent, (written, dropped)
+
+
+def test_a_burst_of_access_lines_is_written_whole_and_in_order(tmp_path: Path) -> None:
+    # Default access lines skip logging's records and are written in batches by the writer
+    # thread; an entry that still goes through logging (a rejected request's) keeps its place.
+    from tests.test_operate import ACCESS
+
+    log_file = tmp_path / "access.log"
+    count = 300
+    requests = [b"GET /r%d HTTP/1.1\r\nHost: t\r\n\r\n" % index for index in range(count)]
+    _, out, err = _requests_on_one_connection(["--access-log", str(log_file), "hello:app"], requests)
+    bodies, _, _ = _requests_on_one_connection(["--access-log", str(log_file), "hello:app"],
+                                               [b"GET /last HTTP/1.1\r\nHost: t\r\n\r\n", b"NOT HTTP\r\n\r\n"])
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == count + 2, lines[-5:]
+    assert [ACCESS.match(line)["path"] for line in lines[:count + 1]] == [  # type: ignore[index]
+        f"r{index}" for index in range(count)] + ["last"]
+    assert re.fullmatch(r'127\.0\.0\.1 - - \[[^]]+\] "-" 400 - "-" "-" -', lines[-1]), lines[-1]
+    assert "GET /r" not in err and out == ""
+
+
+def test_the_access_fast_lane_is_taken_only_for_synacks_own_handlers(tmp_path: Path) -> None:
+    # A default access line goes straight onto the writer thread's queue only while the access
+    # logger is exactly what setup_logging made; anything else configured keeps logging's path.
+    import logging
+
+    from synack import logs
+
+    saved = {name: (logger.handlers[:], logger.level, logger.propagate, logger.filters[:])
+             for name, logger in (("access", logs.access_log), ("error", logs.error_log))}
+    saved_globals = (logs._custom_access, logs._error_handler)
+    made: list[logs.BackgroundHandler] = []
+
+    def setup(name: str, **kwargs: str) -> logs.BackgroundHandler:
+        logs.setup_logging("info", str(tmp_path / name), **kwargs)
+        handler = logs.access_log.handlers[0]
+        assert isinstance(handler, logs.BackgroundHandler)
+        made.append(handler)
+        return handler
+
+    try:
+        own = setup("a.log")
+        assert logs.access_writer() == own.put_line
+        logs.access_log.addFilter(lambda record: True)
+        assert logs.access_writer() == logs.access_log.info
+        logs.access_log.filters.clear()
+        own.target.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        assert logs.access_writer() == logs.access_log.info
+        setup("b.log", log_format="json")
+        assert logs.access_writer() == logs.access_log.info
+        setup("c.log")
+        logs.access_log.addHandler(logging.NullHandler())
+        assert logs.access_writer() == logs.access_log.info
+    finally:
+        logs.flush_access_log()
+        for handler in made:
+            handler.target.close()
+        for name, logger in (("access", logs.access_log), ("error", logs.error_log)):
+            logger.handlers[:], level, logger.propagate, logger.filters[:] = saved[name]
+            logger.setLevel(level)
+        logs._custom_access, logs._error_handler = saved_globals

@@ -732,7 +732,7 @@ class HttpProtocol(asyncio.Protocol):
             self._log_custom(request, status, size, client)
             return
         headers = request.headers
-        access_log.info(
+        self.context.access_write(
             access_line(
                 client,
                 self.context.log_time,
