@@ -252,12 +252,16 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
         ):
             items: list[tuple[bytes, bytes]] = []
             special: list[tuple[bytes, bytes]] = []
+            forwarded = False
             for name, value in pairs:
                 lower = name.lower()
                 value = value.strip(b" \t")
                 items.append((lower, value))
                 if lower in _SPECIAL:
-                    special.append((lower, value))
+                    if lower in _PROXY_FIELDS:
+                        forwarded = True  # (read by server/proxy.py; nothing to decide here)
+                    else:
+                        special.append((lower, value))
             version = b"1.0" if minor == b"0" else b"1.1"
             path, _, query = target.partition(b"?")  # origin-form (RFC 9112 §3.2.1)
             count = len(special)
@@ -267,7 +271,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                     # Host and no other field that shapes the exchange (the common GET):
                     # no body, the version's default persistence, no expectation, no upgrade.
                     return Request(method, target, version, items, pairs, version == b"1.1", False,
-                                   _FRAMING_NONE, None, None, path, query, value)
+                                   _FRAMING_NONE, None, None, path, query, value, forwarded)
             elif count == 2:
                 # Host and one plain Content-Length, either order (the common POST): 1*DIGIT,
                 # bounded like CONTENT_LENGTH, within the body limit.
@@ -285,9 +289,9 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                     if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
                         return Request(method, target, version, items, pairs, version == b"1.1", False,
                                        _FRAMING_LENGTH if declared else _FRAMING_NONE, declared,
-                                       None, path, query, value)
+                                       None, path, query, value, forwarded)
             return _build_request(
-                method, target, version, items, pairs, special, limits, path, query, None
+                method, target, version, items, pairs, special, limits, path, query, None, forwarded
             )
     return _parse_head_general(buffer, end, limits)
 
@@ -321,10 +325,12 @@ def _build_request(
     path: bytes,
     query: bytes,
     authority: bytes | None,
+    forwarded: bool = False,
 ) -> Request:
     """The Request event, with keep-alive, framing, expectations, upgrade and the effective
     host decided once. ``special_fields`` are the (lowercased name, value) pairs whose names
-    are in _SPECIAL; ``authority`` is an absolute-form target's."""
+    are in _SPECIAL (the fast path leaves the proxy fields out and says ``forwarded`` if it
+    saw one); ``authority`` is an absolute-form target's."""
     special: dict[bytes, list[bytes]] = {}
     for name, value in special_fields:
         values = special.get(name)
@@ -355,7 +361,7 @@ def _build_request(
         upgrade = upgrade_values[0]
     return Request(
         method, target, version, items, raw, keep_alive, expect_continue, framing, length, upgrade,
-        path, query, host, not _PROXY_FIELDS.isdisjoint(special),
+        path, query, host, forwarded or not _PROXY_FIELDS.isdisjoint(special),
     )
 
 

@@ -29,6 +29,8 @@ __all__ = ["Trust", "Forwarding", "trust_from", "DEFAULT_TRUSTED", "TRUSTED_ENV"
 DEFAULT_TRUSTED = "127.0.0.1,::1"
 #: The environment variable uvicorn and gunicorn read for the same setting.
 TRUSTED_ENV = "FORWARDED_ALLOW_IPS"
+#: How many distinct sets of proxy fields ``Forwarding`` remembers what they say.
+HOPS_CACHE_SIZE = 4096
 #: ``--proxy-headers`` values.
 HEADER_MODES = ("auto", "x-forwarded", "forwarded", "off")
 
@@ -106,24 +108,39 @@ class Forwarding:
         self.mode = mode
         #: The field names this mode reads.
         self.names = _NAMES[mode]
+        #: The proxy fields of recent requests, in order → what they say (``HOPS_CACHE_SIZE``
+        #: at most, emptied when full). Behind a proxy the same client sends request after
+        #: request with the same fields, and parsing an address with ``ipaddress`` costs more
+        #: than the rest of a small request.
+        self._hops: dict[tuple[tuple[bytes, bytes], ...], _Hop | None] = {}
 
     def apply(self, exchange: Exchange) -> None:
         """Set ``exchange``'s client, scheme and (through its head) host from its proxy
         headers; called only for requests from a trusted peer that carry one (the parser says
         so in ``Request.forwarded``)."""
-        found: dict[bytes, list[bytes]] = {}
         names = self.names
-        for name, value in exchange.head.fields:
-            if name in names:
-                found.setdefault(name, []).append(value)
-        if self.mode != "x-forwarded" and _FORWARDED in found:
-            hop = self._from_forwarded(found[_FORWARDED])
-        elif self.mode != "forwarded":
-            hop = self._from_x_forwarded(found)
-        else:
-            hop = None
+        key = tuple([field for field in exchange.head.fields if field[0] in names])
+        hops = self._hops
+        try:
+            hop = hops[key]
+        except KeyError:
+            hop = self._read(key)
+            if len(hops) >= HOPS_CACHE_SIZE:
+                hops.clear()
+            hops[key] = hop  # (a result is immutable: tuples, str and bytes)
         if hop is not None:
             _set(exchange, *hop)
+
+    def _read(self, fields: tuple[tuple[bytes, bytes], ...]) -> _Hop | None:
+        """What the proxy ``fields`` (lowercased name, value; in order) say, or None."""
+        found: dict[bytes, list[bytes]] = {}
+        for name, value in fields:
+            found.setdefault(name, []).append(value)
+        if self.mode != "x-forwarded" and _FORWARDED in found:
+            return self._from_forwarded(found[_FORWARDED])
+        if self.mode != "forwarded":
+            return self._from_x_forwarded(found)
+        return None
 
     def _from_x_forwarded(self, found: dict[bytes, list[bytes]]) -> _Hop | None:
         chain = _list(found.get(_X_FOR))
@@ -227,8 +244,10 @@ def _parse_node(node: bytes, obfuscated_ok: bool = False) -> Address | None:
         port = int(port_text)
     else:
         host = text
-    if _ip_ok(host):
+    try:
         return (str(ipaddress.ip_address(host)), port)
+    except ValueError:
+        pass
     if obfuscated_ok and (host == "unknown" or host.startswith("_")):
         return ("", 0)
     return None

@@ -117,3 +117,37 @@ def test_a_bad_trusted_address_is_a_one_line_error() -> None:
                             capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
     assert result.returncode == 1
     assert result.stderr.strip() == "synack: error: --forwarded-allow-ips: 'nope' is not an IP address or network"
+
+
+def test_clients_behind_one_proxy_connection_each_get_their_own_address(server_factory) -> None:
+    # What the proxy fields say is remembered per distinct set of fields: interleaved clients
+    # on one kept-alive upstream connection must each still see their own address and scheme.
+    server = server_factory(["deploy_app:app"])
+    clients = [(f"203.0.113.{index}", "https" if index % 2 else "http") for index in range(1, 6)]
+    with RawClient(server) as client:
+        for _ in range(3):
+            for address, scheme in clients:
+                client.send(b"GET / HTTP/1.1\r\nHost: synack.test\r\nX-Forwarded-For: %s\r\n"
+                            b"X-Forwarded-Proto: %s\r\n\r\n" % (address.encode(), scheme.encode()))
+                seen = json.loads(client.response().body)
+                assert (seen["client"], seen["scheme"]) == ([address, 0], scheme)
+            client.send(b"GET / HTTP/1.1\r\nHost: synack.test\r\n\r\n")  # no proxy fields: the peer itself
+            seen = json.loads(client.response().body)
+            assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
+
+
+def test_what_proxy_fields_say_is_remembered_within_a_bound() -> None:
+    import types
+
+    from synack.h1 import Limits
+    from synack.h1.reader import parse_head
+    from synack.server import proxy
+
+    forwarding = proxy.Forwarding(proxy.trust_from(None))
+    for index in range(proxy.HOPS_CACHE_SIZE * 2 + 7):
+        address = f"10.{index // 65536}.{index // 256 % 256}.{index % 256}"
+        head = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: %s" % address.encode(), Limits())
+        exchange = types.SimpleNamespace(head=head, client=("127.0.0.1", 1), scheme="http")
+        forwarding.apply(exchange)  # type: ignore[arg-type]
+        assert exchange.client == (address, 0)
+        assert len(forwarding._hops) <= proxy.HOPS_CACHE_SIZE

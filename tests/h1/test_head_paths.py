@@ -81,6 +81,10 @@ FIELD_VALUES = {
     "Connection": CONNECTIONS,
     "Expect": EXPECTS,
     "Upgrade": UPGRADES,
+    # Proxy fields decide nothing in the parser but Request.forwarded, on either path.
+    "X-Forwarded-For": st.sampled_from([b"203.0.113.9", b"1.2.3.4, 5.6.7.8", b""]),
+    "X-Forwarded-Proto": st.sampled_from([b"https", b"http"]),
+    "Forwarded": st.sampled_from([b"for=192.0.2.60;proto=https", b""]),
 }
 
 
@@ -150,7 +154,9 @@ def test_the_fast_path_returns_early_for_the_common_heads() -> None:
     # The generated heads above must exercise the fast path's own Request construction, not
     # only its fall-through to _build_request: these heads take the early returns (their
     # Request has unstripped raw values, which only the fast path produces).
-    for head in (b"GET / HTTP/1.1\r\nHost: h ", b"POST / HTTP/1.1\r\nHost: h \r\nContent-Length: 3"):
+    for head in (b"GET / HTTP/1.1\r\nHost: h ", b"POST / HTTP/1.1\r\nHost: h \r\nContent-Length: 3",
+                 b"GET / HTTP/1.1\r\nHost: h \r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https"):
         request = parse_head_in(head, len(head), Limits())
         assert request.raw_fields[0] == (b"Host", b" h "), head
         assert facts(request) == facts(_parse_head_general(head, len(head), Limits()))
+        assert request.forwarded == (b"Forwarded" in head)
