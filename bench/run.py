@@ -6,7 +6,8 @@
     python bench/run.py --duration 5 --rounds 1      # quick look
     python bench/run.py --list                       # workloads and servers
 
-Every server runs as one worker with access logs off, bound to 127.0.0.1 on a free port,
+Every server runs as one worker with access logs off (``--access-log``: on, as most servers
+have them by default, written to the server's log file), bound to 127.0.0.1 on a free port,
 pinned to CPU 0 (``taskset -c 0``); wrk is pinned to CPU 1.  Each measurement starts the
 server afresh, waits until it answers 200, checks one response's body, warms it up with
 wrk for 2 s, checks that the machine is quiet, then runs ``wrk --latency``.  Rounds are
@@ -119,6 +120,9 @@ class Ctx:
     workload: Workload
     static_dir: Path
     workdir: Path  # private scratch dir for this server start
+    #: ``--access-log``: every server writes its access log (to its log file) as it would
+    #: by default, instead of having it turned off.
+    access_log: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,8 +141,8 @@ def _target(ctx: Ctx) -> str:
 
 def _synack(loop: str | None) -> Callable[[Ctx], Launch]:
     def launch(ctx: Ctx) -> Launch:
-        argv = [PY, "-m", "synack", _target(ctx), "--no-access-log",
-                "--host", "127.0.0.1", "--port", str(ctx.port)]
+        argv = [PY, "-m", "synack", _target(ctx), "--access-log" if ctx.access_log else "--no-access-log",
+                *(["-"] if ctx.access_log else []), "--host", "127.0.0.1", "--port", str(ctx.port)]
         if loop:
             argv += ["--loop", loop]
         return Launch(argv)
@@ -162,22 +166,23 @@ def _compiled_missing() -> str | None:
 
 def _uvicorn(http: str, loop: str, app: str | None = None) -> Callable[[Ctx], Launch]:
     def launch(ctx: Ctx) -> Launch:
+        logs = ["--log-level", "info"] if ctx.access_log else ["--no-access-log", "--log-level", "warning"]
         return Launch([PY, "-m", "uvicorn", app or _target(ctx), "--host", "127.0.0.1",
-                       "--port", str(ctx.port), "--http", http, "--loop", loop,
-                       "--no-access-log", "--log-level", "warning"])
+                       "--port", str(ctx.port), "--http", http, "--loop", loop, *logs])
     return launch
 
 
 def _hypercorn(ctx: Ctx) -> Launch:
     # No --access-logfile: hypercorn writes no access log by default.
-    return Launch([PY, "-m", "hypercorn", "--bind", f"127.0.0.1:{ctx.port}", "--workers", "1",
+    logs = ["--access-logfile", "-"] if ctx.access_log else []
+    return Launch([PY, "-m", "hypercorn", "--bind", f"127.0.0.1:{ctx.port}", "--workers", "1", *logs,
                    _target(ctx)])
 
 
 def _granian_argv(ctx: Ctx, interface: str) -> list[str]:
+    logs = ["--access-log", "--log-level", "info"] if ctx.access_log else ["--no-access-log", "--log-level", "warning"]
     return [PY, "-m", "granian", "--interface", interface, "--host", "127.0.0.1",
-            "--port", str(ctx.port), "--workers", "1", "--http", "1",
-            "--no-access-log", "--log-level", "warning"]
+            "--port", str(ctx.port), "--workers", "1", "--http", "1", *logs]
 
 
 def _granian(ctx: Ctx) -> Launch:
@@ -209,12 +214,16 @@ def _gunicorn(worker: str) -> Callable[[Ctx], Launch]:
                 "--bind", f"127.0.0.1:{ctx.port}", "--log-level", "warning"]
         if worker == "gthread":
             argv += ["--threads", "4"]
+        if ctx.access_log:
+            argv += ["--access-logfile", "-"]
         return Launch(argv + [_target(ctx)])  # no --access-logfile: off by default
     return launch
 
 
 def _waitress(ctx: Ctx) -> Launch:
     # waitress logs no requests; default 4 threads.
+    if ctx.access_log:
+        raise Unavailable("writes no access log (it has no option for one)")
     return Launch([PY, "-m", "waitress", f"--listen=127.0.0.1:{ctx.port}", _target(ctx)])
 
 
@@ -226,7 +235,7 @@ pid {work}/nginx.pid;
 error_log {work}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    access_log {access_log};
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
@@ -253,7 +262,8 @@ def _nginx(ctx: Ctx) -> Launch:
     conf = ctx.workdir / "nginx.conf"
 
     def setup() -> None:
-        conf.write_text(NGINX_CONF.format(work=ctx.workdir, port=ctx.port, root=ctx.static_dir))
+        conf.write_text(NGINX_CONF.format(work=ctx.workdir, port=ctx.port, root=ctx.static_dir,
+                                          access_log=ctx.workdir / "access.log" if ctx.access_log else "off"))
 
     return Launch([_nginx_bin() or "nginx", "-p", str(ctx.workdir), "-c", str(conf),
                    "-e", str(ctx.workdir / "error.log")], setup=setup)
@@ -653,7 +663,7 @@ def start_server(args: argparse.Namespace, server: Server, w: Workload, static_d
     workdir.mkdir(parents=True, exist_ok=True)
     os.chmod(workdir, 0o755)
     port = free_port()
-    launch = server.launch(Ctx(port, w, static_dir, workdir))
+    launch = server.launch(Ctx(port, w, static_dir, workdir, args.access_log))
     if launch.setup:
         launch.setup()
     path = launch.path_prefix + w.path
@@ -897,7 +907,8 @@ def machine() -> dict[str, Any]:
 
 def settings_key(args: argparse.Namespace) -> str:
     return (f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
-            f"{args.rounds} round{'s' if args.rounds != 1 else ''}")
+            f"{args.rounds} round{'s' if args.rounds != 1 else ''}"
+            f"{', access logs on' if args.access_log else ''}")
 
 
 def is_default(args: argparse.Namespace) -> bool:
@@ -1050,6 +1061,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="bench/RESULTS.md: merge this run's sections in, replace the file, "
                         "or leave it alone")
     p.add_argument("--keep-tmp", action="store_true", help="keep server logs and wrk output")
+    p.add_argument("--access-log", action="store_true",
+                   help="every server writes its access log (to stdout, or a file for nginx, on the"
+                        " same disk), as most do by default; servers that cannot are left out")
     p.add_argument("--list", action="store_true", help="list workloads and servers, then exit")
     p.add_argument("--compiled-tree", type=Path, default=COMPILED_TREE, metavar="DIR",
                    help="the compiled build synack-compiled runs (bench/build_compiled.sh DIR)")
