@@ -147,17 +147,27 @@ def access_writer() -> Callable[[str], None]:
     writes a batch of lines in one ``write``. A ``--log-config`` (or an application) that
     changed the logger before the server started keeps the logging path.
     """
+    return access_lane(json_lines=False) or access_log.info
+
+
+def access_lane(json_lines: bool) -> Callable[[str], None] | None:
+    """The ``put_line`` of synack's own access handler when the access logger is still what
+    ``setup_logging`` made of it, writing ``%(message)s`` (or, with ``json_lines``, through
+    ``JsonFormatter``); None otherwise (see ``access_writer``)."""
     handlers = access_log.handlers
     if len(handlers) == 1 and not access_log.filters and not access_log.disabled:
         handler = handlers[0]
         if type(handler) is BackgroundHandler and not handler.filters:
             target = handler.target
             formatter = target.formatter
-            if (type(target) in (logging.StreamHandler, logging.FileHandler) and not target.filters
-                    and type(formatter) is logging.Formatter and formatter._fmt == "%(message)s"
-                    and target.level <= logging.INFO and handler.level <= logging.INFO):
+            if json_lines:
+                own_format = type(formatter) is JsonFormatter
+            else:
+                own_format = type(formatter) is logging.Formatter and formatter._fmt == "%(message)s"
+            if (own_format and type(target) in (logging.StreamHandler, logging.FileHandler)
+                    and not target.filters and target.level <= logging.INFO and handler.level <= logging.INFO):
                 return handler.put_line
-    return access_log.info
+    return None
 
 
 def custom_access() -> AccessFormat | None:
@@ -550,8 +560,13 @@ class AccessFormat:
 
     def __init__(self, template: str | None, *, json_lines: bool = False) -> None:
         self.json_lines = json_lines
+        #: Where finished lines go without a ``LogRecord`` (``access_lane``), once the server
+        #: has checked that the access logger is still synack's own; None: through logging.
+        self.lane: Callable[[str], None] | None = None
         #: Literal text and (key, getter) pairs, in order.
         self.parts: list[str | tuple[str, Callable[[AccessEntry], Any]]] = []
+        #: The default JSON fields, read by one function instead of a getter each.
+        self._default = template is None
         if template is None:
             self.parts = [(name, _GETTERS[name]) for name in _JSON_FIELDS]
             return
@@ -600,11 +615,19 @@ class AccessFormat:
         self._log(AccessEntry(client, log_time, request, 101, 0, duration_us, exchange), code)
 
     def _log(self, entry: AccessEntry, websocket_close: int | None = None) -> None:
+        lane = self.lane
         if self.json_lines:
             fields = self.values(entry)
             if websocket_close is not None:
                 fields["websocket_close"] = websocket_close
-            access_log.info("%s %s", fields.get("request_line", ""), entry.status, extra={"access": fields})
+            if lane is not None:
+                # What JsonFormatter writes for the record logging would have made.
+                lane(_json_line(time.time(), "info", access_log.name, _pid, fields))
+            else:
+                access_log.info("%s %s", fields.get("request_line", ""), entry.status, extra={"access": fields})
+        elif lane is not None:
+            text = self.text(entry)
+            lane(text if websocket_close is None else f"{text} websocket closed {websocket_close}")
         elif websocket_close is not None:
             access_log.info("%s websocket closed %d", self.text(entry), websocket_close)
         else:
@@ -612,6 +635,8 @@ class AccessFormat:
 
     def values(self, entry: AccessEntry) -> dict[str, Any]:
         """The named fields' values: numbers as numbers, client bytes decoded (Latin-1)."""
+        if self._default:
+            return _default_values(entry)
         values: dict[str, Any] = {}
         for part in self.parts:
             if isinstance(part, tuple):
@@ -637,6 +662,40 @@ class AccessFormat:
         return "".join(pieces)
 
 
+def _latin1(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _default_values(entry: AccessEntry) -> dict[str, Any]:
+    """``AccessFormat.values`` for the default JSON fields (``_JSON_FIELDS``, in that order),
+    in one call: what each getter of ``_GETTERS`` gives, decoded as ``values`` decodes it."""
+    request, client, exchange = entry.request, entry.client, entry.exchange
+    if request is _UNPARSED:
+        method = path = query = request_line = referer = agent = None
+    else:
+        headers = request.headers
+        method = request.method.decode("latin-1")
+        path = request.path.decode("latin-1")
+        query = request.query.decode("latin-1")
+        request_line = (request.method + b" " + request.target + b" HTTP/" + request.http_version).decode("latin-1")
+        referer = _latin1(headers.get(b"referer"))
+        agent = _latin1(headers.get(b"user-agent"))
+    return {
+        "client": client[0] if client else None,
+        "method": method,
+        "path": path,
+        "query": query,
+        "request_line": request_line,
+        "status": entry.status,
+        "bytes": entry.size,
+        "duration_us": entry.duration_us,
+        "referer": referer,
+        "user_agent": agent,
+        "request_id": exchange.request_id if exchange is not None else None,
+        "pid": _pid,
+    }
+
+
 def fatal_line(message: str, log_format: str) -> str:
     """The line ``cli.py`` prints when synack cannot start (``synack: error: ...``): with
     ``--log-format json`` one JSON object like the error log's, so that every line is JSON."""
@@ -651,22 +710,39 @@ class JsonFormatter(logging.Formatter):
     the exception's traceback, or an access entry's fields (``duration_us`` among them)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "pid": record.process,
-        }
         fields = getattr(record, "access", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        else:
-            entry["message"] = record.getMessage()
+        extra: dict[str, Any] = dict(fields) if isinstance(fields, dict) else {"message": record.getMessage()}
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            extra["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
-            entry["exception"] = record.exc_text
+            extra["exception"] = record.exc_text
         if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=True, default=str)
+            extra["stack"] = self.formatStack(record.stack_info)
+        return _json_line(record.created, record.levelname.lower(), record.name, record.process, extra)
+
+
+#: The last whole second ``_iso_time`` formatted, and its text up to the seconds.
+_second: tuple[int, str] = (-1, "")
+
+
+def _iso_time(created: float) -> str:
+    """``created`` in ISO 8601, UTC, to the millisecond (``2026-11-30T01:02:03.456Z``); the
+    date and time up to the second are formatted once per second."""
+    global _second
+    whole = int(created)
+    second, text = _second
+    if whole != second:
+        text = datetime.datetime.fromtimestamp(whole, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (whole, text)
+    return f"{text}.{int((created - whole) * 1000):03d}Z"
+
+
+def _json_line(created: float, level: str, logger: str, pid: int | None, fields: dict[str, Any]) -> str:
+    """One JSON log line: time, level, logger and pid, then ``fields`` (JsonFormatter's shape)."""
+    entry: dict[str, Any] = {"time": _iso_time(created), "level": level, "logger": logger, "pid": pid}
+    entry.update(fields)
+    return _JSON.encode(entry)
+
+
+#: ``json.dumps(…, ensure_ascii=True, default=str)``, made once (dumps makes an encoder per call).
+_JSON = json.JSONEncoder(ensure_ascii=True, default=str)

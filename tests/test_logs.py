@@ -454,8 +454,11 @@ def test_the_access_fast_lane_is_taken_only_for_synacks_own_handlers(tmp_path: P
         logs.access_log.filters.clear()
         own.target.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         assert logs.access_writer() == logs.access_log.info
-        setup("b.log", log_format="json")
-        assert logs.access_writer() == logs.access_log.info
+        json_handler = setup("b.log", log_format="json")
+        assert logs.access_writer() == logs.access_log.info  # (the default line is not JSON)
+        assert logs.access_lane(json_lines=True) == json_handler.put_line
+        json_handler.target.setFormatter(logging.Formatter("%(message)s"))
+        assert logs.access_lane(json_lines=True) is None
         setup("c.log")
         logs.access_log.addHandler(logging.NullHandler())
         assert logs.access_writer() == logs.access_log.info
@@ -467,3 +470,30 @@ def test_the_access_fast_lane_is_taken_only_for_synacks_own_handlers(tmp_path: P
             logger.handlers[:], level, logger.propagate, logger.filters[:] = saved[name]
             logger.setLevel(level)
         logs._custom_access, logs._error_handler = saved_globals
+
+
+def test_the_default_json_fields_are_what_their_getters_read() -> None:
+    # The default JSON entry is read by one function (_default_values) instead of a getter
+    # per field: it must give exactly what the getters give, in the same order.
+    import types
+
+    from synack import logs
+    from synack.h1 import Limits
+    from synack.h1.reader import parse_head
+
+    fields = logs.AccessFormat(None, json_lines=True).parts
+    heads = [b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nReferer: http://r/\xe9\r\nUser-Agent: u a",
+             b"POST /p HTTP/1.0\r\nHost: h", b"GET / HTTP/1.1\r\nHost: h\r\nuser-agent: x\r\nuser-agent: y"]
+    for head in heads:
+        request = parse_head(head, Limits())
+        for entry in (logs.AccessEntry(("192.0.2.1", 5), "t", request, 200, 13, 99,
+                                       types.SimpleNamespace(request_id="id-1")),
+                      logs.AccessEntry(None, "t", request, 404, 0, None, None),
+                      logs.AccessEntry(None, "t", logs._UNPARSED, 400, 0, None, None)):
+            expected = {}
+            for part in fields:
+                assert isinstance(part, tuple)
+                value = part[1](entry)
+                expected[part[0]] = value.decode("latin-1") if isinstance(value, bytes) else value
+            got = logs._default_values(entry)
+            assert list(got) == list(expected) and got == expected

@@ -8,7 +8,7 @@ import logging
 from typing import Any, Protocol
 
 from ..h1 import Limits
-from ..logs import access_log, access_writer, custom_access, error_log
+from ..logs import access_lane, access_log, access_writer, custom_access, error_log
 from .exchange import Handler
 from .request_id import RequestIds
 from .metrics import Metrics
@@ -64,6 +64,8 @@ class ServerContext:
         #: A named or JSON access format (``--access-log-format``, ``--log-format json``), or None
         #: for the default line.
         self.access_custom = custom_access()
+        if self.access_custom is not None:
+            self.access_custom.lane = access_lane(self.access_custom.json_lines)
         #: Where a default access line goes (``logs.access_writer``: the logger, or straight
         #: onto its writer thread's queue).
         self.access_write = access_writer()
