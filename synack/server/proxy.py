@@ -29,7 +29,8 @@ __all__ = ["Trust", "Forwarding", "trust_from", "DEFAULT_TRUSTED", "TRUSTED_ENV"
 DEFAULT_TRUSTED = "127.0.0.1,::1"
 #: The environment variable uvicorn and gunicorn read for the same setting.
 TRUSTED_ENV = "FORWARDED_ALLOW_IPS"
-#: How many distinct sets of proxy fields ``Forwarding`` remembers what they say.
+#: How many distinct sets of proxy fields ``Forwarding`` remembers what they say (and how
+#: many hosts ``Trust`` remembers whether its networks hold).
 HOPS_CACHE_SIZE = 4096
 #: ``--proxy-headers`` values.
 HEADER_MODES = ("auto", "x-forwarded", "forwarded", "off")
@@ -56,12 +57,24 @@ class Trust:
         self.everyone = everyone
         self._addresses = addresses
         self._networks = networks
+        #: Hosts looked up in the networks lately → the verdict (``HOPS_CACHE_SIZE`` at most,
+        #: emptied when full): every connection asks, and ``ipaddress`` is slow.
+        self._verdicts: dict[str, bool] = {}
 
     def __contains__(self, host: str | None) -> bool:
         if host is None or self.everyone or host in self._addresses:
             return True  # (None: a UNIX-socket peer, local by construction)
         if not self._networks:
             return False
+        verdict = self._verdicts.get(host)
+        if verdict is None:
+            verdict = self._in_networks(host)
+            if len(self._verdicts) >= HOPS_CACHE_SIZE:
+                self._verdicts.clear()
+            self._verdicts[host] = verdict
+        return verdict
+
+    def _in_networks(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:

@@ -151,3 +151,16 @@ def test_what_proxy_fields_say_is_remembered_within_a_bound() -> None:
         forwarding.apply(exchange)  # type: ignore[arg-type]
         assert exchange.client == (address, 0)
         assert len(forwarding._hops) <= proxy.HOPS_CACHE_SIZE
+
+
+def test_trusted_networks_are_remembered_within_a_bound() -> None:
+    from synack.server import proxy
+
+    trust = proxy.trust_from("10.0.0.0/8, ::ffff:192.0.2.0/120")
+    for _ in range(2):  # the second pass answers from what was remembered
+        assert "10.1.2.3" in trust and "11.1.2.3" not in trust and "not-an-address" not in trust
+        assert "::ffff:10.0.0.1" in trust and "192.0.2.7" not in trust
+    for index in range(proxy.HOPS_CACHE_SIZE + 10):
+        assert (f"10.0.{index // 256 % 256}.{index % 256}" in trust) is True
+        assert len(trust._verdicts) <= proxy.HOPS_CACHE_SIZE
+    assert "11.0.0.1" not in trust
