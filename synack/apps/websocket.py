@@ -57,7 +57,8 @@ SPEC_VERSION = "2.4"
 INSTALL_HINT = "WebSockets need the websockets package: pip install 'synack[websockets]'"
 
 #: Messages received and not yet taken by the app, above which reading from the socket stops
-#: (websockets' own asyncio layer: 16). Reading resumes once the app took them all.
+#: (websockets' own asyncio layer: 16). Reading resumes once the app took them all, or once
+#: the server sent its close frame (what arrives after that is dropped).
 QUEUE_MESSAGES = 16
 #: The same in bytes (a single message may still be up to ``max_size``).
 QUEUE_BYTES = 1024 * 1024
@@ -700,6 +701,11 @@ class _Session:
         self._handle()
         if self.state < _CLOSED:
             self.close_timer = self.loop.call_later(self.settings.close_timeout, self._close_timed_out)
+            if self.reader_paused:
+                # From now on nothing read reaches the app (_enqueue drops it), so the app's pace
+                # no longer bounds reading: the peer's close frame waits behind the messages the
+                # app did not take, and unread it would make every such close time out.
+                self._resume_reader()
 
     def _close_timed_out(self) -> None:
         self.close_timer = None
