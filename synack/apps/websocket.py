@@ -17,8 +17,9 @@ frames itself; messages are assembled from frames here (text is UTF-8-checked fr
 fragment) and queued for the app. Everything is bounded: a message is at most ``max_size``
 bytes after decompression (bigger: close 1009, with nothing buffered past the limit); at most
 ``QUEUE_MESSAGES`` messages / ``QUEUE_BYTES`` bytes wait for an app that does not receive, and
-then reading from the socket stops; the app's sends wait for the client to read (the stream's
-``drain``, under the write timeout). A ping every ``ping_interval`` seconds must be answered
+then reading from the socket stops until the app takes them or the server sends its close frame
+(what arrives after that is dropped, so reading is bounded again); the app's sends wait for the
+client to read (the stream's ``drain``, under the write timeout). A ping every ``ping_interval`` seconds must be answered
 within ``ping_timeout`` (anything received counts), else the peer is closed with 1011; a close
 handshake gets ``close_timeout`` seconds. When the server drains, open WebSockets are closed
 with 1001 (going away).
