@@ -17,8 +17,9 @@ frames itself; messages are assembled from frames here (text is UTF-8-checked fr
 fragment) and queued for the app. Everything is bounded: a message is at most ``max_size``
 bytes after decompression (bigger: close 1009, with nothing buffered past the limit); at most
 ``QUEUE_MESSAGES`` messages / ``QUEUE_BYTES`` bytes wait for an app that does not receive, and
-then reading from the socket stops; the app's sends wait for the client to read (the stream's
-``drain``, under the write timeout). A ping every ``ping_interval`` seconds must be answered
+then reading from the socket stops until the app takes them or the server sends its close frame
+(what arrives after that is dropped, so reading is bounded again); the app's sends wait for the
+client to read (the stream's ``drain``, under the write timeout). A ping every ``ping_interval`` seconds must be answered
 within ``ping_timeout`` (anything received counts), else the peer is closed with 1011; a close
 handshake gets ``close_timeout`` seconds. When the server drains, open WebSockets are closed
 with 1001 (going away).
@@ -57,7 +58,8 @@ SPEC_VERSION = "2.4"
 INSTALL_HINT = "WebSockets need the websockets package: pip install 'synack[websockets]'"
 
 #: Messages received and not yet taken by the app, above which reading from the socket stops
-#: (websockets' own asyncio layer: 16). Reading resumes once the app took them all.
+#: (websockets' own asyncio layer: 16). Reading resumes once the app took them all, or once
+#: the server sent its close frame (what arrives after that is dropped).
 QUEUE_MESSAGES = 16
 #: The same in bytes (a single message may still be up to ``max_size``).
 QUEUE_BYTES = 1024 * 1024
@@ -700,6 +702,11 @@ class _Session:
         self._handle()
         if self.state < _CLOSED:
             self.close_timer = self.loop.call_later(self.settings.close_timeout, self._close_timed_out)
+            if self.reader_paused:
+                # From now on nothing read reaches the app (_enqueue drops it), so the app's pace
+                # no longer bounds reading: the peer's close frame waits behind the messages the
+                # app did not take, and unread it would make every such close time out.
+                self._resume_reader()
 
     def _close_timed_out(self) -> None:
         self.close_timer = None

@@ -7,6 +7,7 @@ RFC 6455 (framing, handshake, close codes), RFC 7692 (permessage-deflate), ASGI 
 from __future__ import annotations
 
 import ast
+import select
 import signal
 import time
 import zlib
@@ -407,21 +408,32 @@ def test_client_that_stops_reading_is_dropped(server_factory: Any) -> None:
         assert _rss_kib(server.process.pid) < 200 * 1024
 
 
-def test_app_that_does_not_receive_stops_reading(server_factory: Any) -> None:
+def test_app_that_does_not_receive_stops_reading_until_the_close(server_factory: Any) -> None:
     # /no-receive accepts and never calls receive(): reading stops once a few messages wait, so
-    # the client's sends block long before it could push 256 MiB into the server.
-    server = server_factory([APP])
+    # the client's sends block long before it could push 256 MiB into the server. On SIGTERM
+    # the server sends 1001 and must read again, or the client's answer would wait behind the
+    # unread messages until the close timeout (an hour here, so only a completed handshake lets
+    # the server exit in the bounded wait).
+    server = server_factory([APP, "--ws-close-timeout", "3600", "--graceful-timeout", "3600"])
     with RawWebSocket(server, handshake("/no-receive")) as ws:
         ws.opened()
         message = frame(b"m" * 65536)
-        sent = 0
-        ws.sock.settimeout(2.0)
-        with pytest.raises(TimeoutError):
-            while sent < 256 * 1024 * 1024:
-                ws.sock.sendall(message)
-                sent += len(message)
+        sent = offset = 0  # offset: how much of the message in flight is sent
+        ws.sock.setblocking(False)
+        while sent < 256 * 1024 * 1024 and select.select([], [ws.sock], [], 2.0)[1]:
+            count = ws.sock.send(message[offset:])
+            sent, offset = sent + count, (offset + count) % len(message)
         assert sent < 64 * 1024 * 1024
         assert _rss_kib(server.process.pid) < 200 * 1024
+        ws.sock.settimeout(10.0)
+        server.signal(signal.SIGTERM)
+        opcode, payload = ws.read_frame()
+        assert opcode == 0x8 and close_code(payload) == 1001
+        # The rest of the message in flight (dropped), then the answer.
+        ws.send((message[offset:] if offset else b"") + frame(payload, opcode=0x8))
+        ws.expect_eof()
+    assert server.wait(30) == 0
+    assert "timed out" not in server.stderr_text()
 
 
 def test_unanswered_pings_close_1011(server_factory: Any) -> None:

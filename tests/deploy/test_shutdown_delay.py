@@ -34,6 +34,8 @@ def test_sigterm_with_a_shutdown_delay_fails_no_request(server_factory, workers:
             # worker during the delay ends its wait as a second one ends a single process's.)
             for pid in [server.process.pid] if workers == "1" else children(server.process.pid):
                 os.kill(pid, signal.SIGTERM)
+            kept_alive.expect_eof()  # the drain closes the idle connection cleanly
+            kept_alive.close()  # at EOF, as clients do: the server need not linger
             assert server.wait(30) == 0
         assert load.total("reset") == 0 and load.total("stalled") == 0, load.counts
         assert load.total("refused") >= 1  # each client ran until the listener was gone

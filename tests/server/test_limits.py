@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import Reader, get, post
+from tests.helpers import Reader, get, post, running
 from tests.server.helpers import APP, FAST, assert_served
 
 LIMITS = [
@@ -17,9 +17,16 @@ LIMITS = [
 ]
 
 
-@pytest.fixture
-def limited(server_factory):
-    return server_factory([APP, *FAST, *LIMITS])
+@pytest.fixture(scope="module")
+def limited():
+    with running([APP, *FAST, *LIMITS]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def unlimited():
+    with running([APP, *FAST]) as server:
+        yield server
 
 
 # Python < 3.13 names these two statuses as RFC 7231 did; RFC 9110 renamed them.
@@ -176,9 +183,8 @@ def _expect_head(path: bytes, length: int) -> bytes:
             + b"Expect: 100-continue\r\n\r\n")
 
 
-def test_expect_continue_sent_when_app_reads_body(server_factory):
-    server = server_factory([APP, *FAST])
-    with server.connect() as sock:
+def test_expect_continue_sent_when_app_reads_body(unlimited):
+    with unlimited.connect() as sock:
         reader = Reader(sock)
         sock.sendall(_expect_head(b"/echo", 11))
         assert reader.line() == b"HTTP/1.1 100 Continue"
@@ -194,9 +200,8 @@ def test_expect_continue_sent_when_app_reads_body(server_factory):
         reader.expect_eof()
 
 
-def test_expect_continue_not_sent_when_app_does_not_read(server_factory):
-    server = server_factory([APP, *FAST])
-    with server.connect() as sock:
+def test_expect_continue_not_sent_when_app_does_not_read(unlimited):
+    with unlimited.connect() as sock:
         reader = Reader(sock)
         sock.sendall(_expect_head(b"/noread", 11))
         response = reader.response()
@@ -208,9 +213,8 @@ def test_expect_continue_not_sent_when_app_does_not_read(server_factory):
         reader.expect_eof()
 
 
-def test_expect_continue_ignored_for_http10(server_factory):
-    server = server_factory([APP, *FAST])
-    with server.connect() as sock:
+def test_expect_continue_ignored_for_http10(unlimited):
+    with unlimited.connect() as sock:
         reader = Reader(sock)
         sock.sendall(b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello")
         response = reader.response()
@@ -219,9 +223,8 @@ def test_expect_continue_ignored_for_http10(server_factory):
         reader.expect_eof()
 
 
-def test_expect_continue_body_over_limit_gets_413_without_continue(server_factory):
-    server = server_factory([APP, *FAST, "--max-body-bytes", "1000"])
-    with server.connect() as sock:
+def test_expect_continue_body_over_limit_gets_413_without_continue(limited):
+    with limited.connect() as sock:
         reader = Reader(sock)
         sock.sendall(_expect_head(b"/echo", 5000))
         response = reader.response()

@@ -80,21 +80,27 @@ def start_workers(server_factory: Callable[..., Server], marker: Path | None = N
 
 
 class InFlight:
-    """A request on its own connection, read to the end by a thread, that is inside the app
-    (``marker`` exists: the fixture app creates it) when the constructor returns."""
+    """A request on its own connection, read to the end by a thread (which then closes it), that
+    is inside the app (``marker`` exists: the fixture app creates it) when the constructor
+    returns."""
 
     def __init__(self, server: Server, marker: Path, path: str = "/slow") -> None:
         self.sock = socket.create_connection((server.host, server.port), timeout=10)
         self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         self._result: dict[str, bytes] = {}
-        self._thread = threading.Thread(target=lambda: self._result.setdefault("data", recv_all(self.sock, 30)))
+        self._thread = threading.Thread(target=self._read)
         self._thread.start()
         assert wait_for(marker.exists), "the request never reached the app"
+
+    def _read(self) -> None:
+        try:
+            self._result["data"] = recv_all(self.sock, 30)
+        finally:
+            self.sock.close()  # at EOF, as clients do: the server need not linger
 
     def response(self) -> bytes:
         """Everything the server sent, once it closed the connection."""
         self._thread.join(30)
-        self.sock.close()
         return self._result["data"]
 
 

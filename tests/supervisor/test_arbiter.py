@@ -10,7 +10,7 @@ import time
 from tests.helpers import Reader, Response, get
 from tests.supervisor.helpers import children as _children
 from tests.supervisor.helpers import gone as _is_zombie_or_gone
-from tests.supervisor.helpers import start_workers
+from tests.supervisor.helpers import InFlight, body, start_workers
 from tests.supervisor.helpers import wait_for as _wait_for
 
 
@@ -46,22 +46,11 @@ def test_workers_serve_and_term_drains(server_factory, tmp_path) -> None:
     assert pids <= children
     assert len(pids) == 2, "both workers should take connections"
 
-    # An in-flight request survives SIGTERM and completes.
-    result: dict[str, Response] = {}
-    sock = server.connect()
-    try:
-        sock.sendall(get(b"/slow"))
-        reader = Reader(sock, timeout=60)
-        thread = threading.Thread(target=lambda: result.setdefault("response", reader.response()))
-        thread.start()
-        assert _wait_for(marker.exists)  # the request is inside the app
-        server.signal(signal.SIGTERM)
-        assert server.wait(60) == 0
-        thread.join(20)
-        assert _pid_of_response(result["response"]) in pids
-        reader.expect_eof()
-    finally:
-        sock.close()
+    # An in-flight request survives SIGTERM and completes; then the connection closes cleanly.
+    slow = InFlight(server, marker)
+    server.signal(signal.SIGTERM)
+    assert server.wait(60) == 0
+    assert int(body(slow.response())) in pids
     assert all(not os.path.exists(f"/proc/{pid}") or _is_zombie_or_gone(pid) for pid in children)
     assert "Traceback" not in server.stderr_text()
 

@@ -26,7 +26,10 @@ async def app(scope, receive, send):
         return
     if scope["path"] == "/slow":
         open(os.environ["RELOAD_MARKER"], "w").close()
-        await asyncio.sleep(float(os.environ.get("RELOAD_SLOW", "1")))
+        for _ in range(3000):  # in the app until the test opens the gate (at most 30 s)
+            if os.path.exists(os.environ["RELOAD_GATE"]):
+                break
+            await asyncio.sleep(0.01)
     await send({{"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain")]}})
     await send({{"type": "http.response.body", "body": VERSION.encode()}})
@@ -38,12 +41,12 @@ def _write(directory: Path, version: str | None) -> None:
     (directory / "reloaded_app.py").write_text(BROKEN if version is None else APP.format(version=version))
 
 
-def _start(server_factory, directory: Path, *args: str, slow: float = 1.0):
+def _start(server_factory, directory: Path, *args: str):
     _write(directory, "v1")
     return server_factory(
         ["reloaded_app:app", "--app-dir", str(directory), "--no-access-log", *args],
         env={"PYTHONDONTWRITEBYTECODE": "1", "RELOAD_MARKER": str(directory / "in-app"),
-             "RELOAD_SLOW": str(slow)},
+             "RELOAD_GATE": str(directory / "gate")},
     )
 
 
@@ -79,15 +82,17 @@ class _Traffic:
 
 
 def test_sighup_reloads_a_single_process_in_place(server_factory, tmp_path) -> None:
-    # The request in flight outlasts the reload check (a child importing the app, which
-    # takes more than a second on a loaded machine), so the drain finds it still running.
-    server = _start(server_factory, tmp_path, slow=5.0)
+    # The request in flight stays in the app until the reload check (a child importing the
+    # app) passed and the drain began, so the drain finds it still running.
+    server = _start(server_factory, tmp_path)
     pid = server.process.pid
     assert body(get(server)) == b"v1"
     with _Traffic(server) as traffic:
         slow = InFlight(server, tmp_path / "in-app")
         _write(tmp_path, "v2")
         server.signal(signal.SIGHUP)
+        assert wait_for(lambda: "shutting down: finishing" in server.stderr_text(), timeout=60)
+        (tmp_path / "gate").touch()
         assert wait_for(lambda: b"v2" in traffic.answers, timeout=60), server.stderr_text()
     # The request in flight finished on the old code, told to close.
     data = slow.response()
@@ -103,12 +108,14 @@ def test_sighup_reloads_a_single_process_in_place(server_factory, tmp_path) -> N
 
 
 def test_sigterm_during_a_reload_stops_gracefully(server_factory, tmp_path) -> None:
-    # The request stays in the app long enough for the reload check to finish first.
-    server = _start(server_factory, tmp_path, slow=8.0)
+    # The request stays in the app until the SIGTERM that comes after the reload check.
+    server = _start(server_factory, tmp_path)
     slow = InFlight(server, tmp_path / "in-app")
     server.signal(signal.SIGHUP)
     assert wait_for(lambda: "SIGHUP: the app loads; reloading" in server.stderr_text(), timeout=60)
     server.signal(signal.SIGTERM)  # while the request is still in the app
+    assert wait_for(lambda: "stopping instead of reloading" in server.stderr_text(), timeout=60)
+    (tmp_path / "gate").touch()
     assert server.wait(30) == 0
     data = slow.response()
     assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"v1")
