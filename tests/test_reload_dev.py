@@ -39,8 +39,17 @@ def _write_app(directory: Path, message: str) -> None:
     _say(directory, message)
 
 
+def _save(path: Path, text: str) -> None:
+    """Save ``path`` whole, as an editor that writes a temporary file and renames it does: a
+    reload started by the save never reads half of it (``write_text`` truncates first, and
+    under load the reloader could import the empty or partial file in between)."""
+    temporary = path.with_name(path.name + ".saving")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def _say(directory: Path, message: str) -> None:
-    (directory / "reload_fixture_message.py").write_text(f"MESSAGE = {message!r}\n")
+    _save(directory / "reload_fixture_message.py", f"MESSAGE = {message!r}\n")
 
 
 def _serves(server: Server, expected: bytes) -> Callable[[], bool]:
@@ -65,7 +74,7 @@ def test_an_edited_module_is_served_and_a_syntax_error_keeps_the_old_code(
     _say(tmp_path, "two")
     assert wait_for(_serves(server, b"two"), DEADLINE), server.stderr_text()
 
-    (tmp_path / "reload_fixture_message.py").write_text('MESSAGE = "broken\n')
+    _save(tmp_path / "reload_fixture_message.py", 'MESSAGE = "broken\n')
     assert wait_for(lambda: "SyntaxError" in server.stderr_text(), DEADLINE), server.stderr_text()
     log = server.stderr_text()
     assert "not reloading, still serving the old code" in log
@@ -105,7 +114,7 @@ def test_reload_with_workers_replaces_the_set_and_survives_a_syntax_error(
     _say(tmp_path, "two")
     assert wait_for(lambda: all(body(get(server)) == b"two" for _ in range(4)), DEADLINE), server.stderr_text()
 
-    (tmp_path / "reload_fixture_message.py").write_text('MESSAGE = "broken\n')
+    _save(tmp_path / "reload_fixture_message.py", 'MESSAGE = "broken\n')
     assert wait_for(lambda: "reload failed" in server.stderr_text(), DEADLINE), server.stderr_text()
     assert "SyntaxError" in server.stderr_text()
     assert all(body(get(server)) == b"two" for _ in range(4))
@@ -190,7 +199,7 @@ raise RuntimeError("this version does not load")
 def test_a_save_during_a_failing_reload_is_not_lost(server_factory: Callable[..., Server], tmp_path: Path,
                                                     workers: str) -> None:
     server = _start(server_factory, tmp_path, "--workers", workers)
-    (tmp_path / "reload_fixture_message.py").write_text(SLOW_AND_BROKEN)
+    _save(tmp_path / "reload_fixture_message.py", SLOW_AND_BROKEN)
     # The check child (one process) or the new workers (--workers 2) import it: wait until they do.
     assert wait_for((tmp_path / "importing").exists, DEADLINE), server.stderr_text()
     _say(tmp_path, "three")  # a good save while that reload is still under way
