@@ -140,10 +140,16 @@ def test_a_settled_file_is_served_from_memory_and_changes_are_still_seen(served)
     root, start = served
     path = root / "a.txt"
     path.write_bytes(b"version-1\n")
-    written = time.monotonic()
     server = start()
-    assert _request(server, "/a.txt").body == b"version-1\n"  # opened and its descriptor kept
-    fresh = _reads_for_gets(server, "/a.txt", 40)
+    for _ in range(10):  # (a loaded machine may need another try to stay within the second)
+        path.write_bytes(b"version-1\n")  # a change now: not settled for a second
+        written = time.monotonic()
+        assert _request(server, "/a.txt").body == b"version-1\n"  # opened and its descriptor kept
+        fresh = _reads_for_gets(server, "/a.txt", 40)
+        if time.monotonic() - written < 0.8:
+            break
+    else:
+        raise AssertionError("40 requests never fitted in the unsettled second")
     assert fresh >= 40  # a pread for each
     time.sleep(max(0.0, written + 1.2 - time.monotonic()))
     assert _request(server, "/a.txt").body == b"version-1\n"  # read once more, and kept
