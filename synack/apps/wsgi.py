@@ -100,9 +100,11 @@ class ThreadPool:
         self.size = size
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        #: Threads waiting for a job and not yet promised one.
-        self._idle = 0
-        self._lock = threading.Lock()
+        #: A token per thread waiting for a job and not yet promised one: a thread adds its
+        #: token when it finishes a job, ``_hand_out`` takes one per job it promises to an
+        #: idle thread. No lock: ``append`` and ``pop`` are atomic, and only the loop pops,
+        #: so the deque it finds non-empty stays so until it pops.
+        self._idle: collections.deque[None] = collections.deque()
         #: Jobs submitted during the loop's current pass, not yet handed to the threads.
         self._submitted: list[tuple[_Bridge, Callable[[Any], Any], Any,
                                     Callable[[Any, Any, BaseException | None], None], contextvars.Context]] = []
@@ -129,17 +131,15 @@ class ThreadPool:
 
     def _hand_out(self) -> None:
         submitted, self._submitted = self._submitted, []
-        jobs = self._jobs
-        with self._lock:
-            for job in submitted:
-                if self._idle:
-                    self._idle -= 1  # this job is promised to an idle thread
-                elif len(self._threads) < self.size:
-                    thread = threading.Thread(target=self._work, name=f"synack-wsgi-{len(self._threads)}",
-                                              daemon=True)
-                    self._threads.append(thread)
-                    thread.start()
-                jobs.put(job)
+        jobs, idle = self._jobs, self._idle
+        for job in submitted:
+            if idle:
+                idle.pop()  # this job is promised to an idle thread
+            elif len(self._threads) < self.size:
+                thread = threading.Thread(target=self._work, name=f"synack-wsgi-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            jobs.put(job)
 
     def _work(self) -> None:
         while True:
@@ -155,8 +155,7 @@ class ThreadPool:
                 error = caught
             bridge.post(done, argument, result, error)
             del job, argument, result, error
-            with self._lock:
-                self._idle += 1
+            self._idle.append(None)
 
     def shutdown(self) -> None:
         """Ask every thread to exit once its current job is done."""
