@@ -2,16 +2,21 @@
 and wsgi.file_wrapper backed by the driver's sendfile path.
 
 Theory of operation: the application runs in pool threads, never on the event loop, each call
-in a fresh copy of the request task's ``contextvars`` context. A thread talks to the loop only
-through ``_Bridge`` (``run_coroutine_threadsafe`` on Exchange coroutines, waiting for each), so
-backpressure reaches the app: a slow client blocks the thread that writes to it, not the loop.
+in a fresh copy of the ``contextvars`` context this module was imported in. The driver hands
+the request over with ``WSGIHandler.begin`` (``Handler.begin``: no task and no future per
+request); the jobs submitted during one pass of the loop reach the threads together at its
+end, and finished jobs come back through ``_Bridge.post``, batched (one loop wakeup for all
+that finish before it runs), where ``_finished`` writes the response and settles the request.
+While the app runs, its thread talks to the loop only through ``_Bridge.call``
+(``run_coroutine_threadsafe`` on Exchange coroutines, waiting for each), so backpressure
+reaches the app: a slow client blocks the thread that writes to it, not the loop.
 
 The response leaves the thread in one of three ways:
 
 * a list or tuple body: joined, ``close()`` called, and handed to the loop in one piece (one
   write with an exact Content-Length, and the thread is free at once);
 * a ``wsgi.file_wrapper`` around a regular file: handed to the loop, which sends it with
-  sendfile and then calls ``close()``;
+  sendfile (the one path that finishes in a task) and then calls ``close()``;
 * anything else: iterated in the thread, each chunk sent as it is produced (chunked coding
   when the app gave no Content-Length), then ``close()``.
 
