@@ -586,7 +586,7 @@ class WSGIHandler:
             if not settled.done():
                 settled.set_result(outcome)
             elif isinstance(outcome, Coroutine):
-                outcome.close()  # cancelled (and aborted, so ``_finished`` closed any file) meanwhile
+                outcome.close()  # the caller was cancelled meanwhile: the rest is not run
 
         self.begin(exchange, settle)
         outcome = await settled
