@@ -92,6 +92,8 @@ class ServerContext:
         self.on_connection_lost: list[Any] = []
         #: The handler's synchronous fast path, when it has one (see ``Handler``).
         self.respond_now: Any = getattr(handler, "respond_now", None)
+        #: The handler's task-free entry, when it has one (see ``Handler``).
+        self.begin: Any = getattr(handler, "begin", None)
 
 
 def access_log_enabled() -> bool:

@@ -31,6 +31,7 @@ __all__ = [
     "FieldBlock",
     "FileRange",
     "TlsInfo",
+    "Settle",
 ]
 
 HeaderList = Iterable[tuple[bytes, bytes]]
@@ -187,6 +188,15 @@ class Handler(Protocol):
     response there with ``start_response`` + ``complete_response`` and returns True, and no
     task is created for the request; False means "not now", and ``__call__`` runs as usual.
     It must not raise for anything but a disconnected client.
+
+    And it may define ``begin(exchange, settle)``, which the driver then calls instead of
+    ``__call__``: the handler takes the request on without a task (one that waits for a
+    thread, not for the loop) and, later, on the loop, answers and reports the end once with
+    ``settle(exchange, outcome)``. ``outcome`` is what the coroutine would have ended with:
+    None (returned), an exception (raised: logged and turned into a 500 or an abort, as
+    from ``__call__``), or an awaitable that finishes the request as a task (a path that
+    must wait on the loop, e.g. a file to send). ``begin`` itself may raise as ``__call__``
+    may. No ``after_handler`` is awaited for such a request.
     """
 
     def __call__(self, exchange: Exchange) -> Awaitable[None]: ...
@@ -270,6 +280,13 @@ class Exchange:
         """Whether the client connection is gone (lost; a transport still closing after a
         failed write is reported by the next send)."""
         return self._channel.closed
+
+    @property
+    def gone(self) -> bool:
+        """Whether nothing more can reach the client: the connection is lost, or closing (an
+        abort, e.g. the graceful timeout, closes the transport at once and reports the loss
+        on a later loop iteration)."""
+        return self._channel.gone()
 
     @property
     def request_id(self) -> str:
@@ -537,6 +554,10 @@ class Exchange:
     def abort(self) -> None:
         """Drop the connection at once (the response cannot be completed)."""
         self._channel.abort()
+
+
+#: The driver's end-of-request callback given to ``Handler.begin``.
+Settle = Callable[[Exchange, Awaitable[None] | BaseException | None], None]
 
 
 class FileRange:

@@ -29,6 +29,7 @@ import asyncio
 import contextvars
 import logging
 import sys
+from collections.abc import Awaitable
 from time import monotonic as _monotonic
 from typing import Any, cast
 
@@ -340,6 +341,15 @@ class HttpProtocol(asyncio.Protocol):
         # hold ``exchange`` here, and compiled code would check that.)
         if context.respond_now is not None and self._respond_now(exchange):
             return self.phase == _HEAD
+        begin = context.begin
+        if begin is not None:
+            # The handler answers later without a task (see ``Handler.begin``) and reports
+            # the end through ``_settle``.
+            try:
+                begin(exchange, self._settle)
+            except Exception as error:
+                self._failed(exchange, error)
+            return self.phase == _HEAD
         # A fresh contextvars context per request: a pipelined request is started from inside
         # the previous request's task, whose context variables it must not inherit.
         if _EAGER:
@@ -371,26 +381,52 @@ class HttpProtocol(asyncio.Protocol):
                 return True
             return False
 
-    async def _run(self, exchange: Exchange) -> None:
+    async def _run(self, exchange: Exchange, rest: Awaitable[None] | None = None) -> None:
+        """The request's task: the handler (or, after ``Handler.begin``, the awaitable it
+        settled with), then what its end means for the connection."""
         try:
-            await self.context.handler(exchange)
+            await (self.context.handler(exchange) if rest is None else rest)
             after = exchange.after_handler
             if after is not None:
                 await after()
-        except (ClientDisconnected, BodyError):
-            if not exchange.response_complete and self.exchange is exchange:
-                self.abort()
-            return
         except asyncio.CancelledError:
             self.abort()
             return
         except Exception as error:
-            # Logged whatever the connection's state: an app (Starlette, FastAPI) may send its
-            # own 500 and then raise for the server to log.
-            self._log_app_error(exchange, error)
-            if self.exchange is exchange:
-                self._app_failed(exchange)
+            self._failed(exchange, error)
             return
+        # (The usual end, a completed response, has nothing more to do: no call.)
+        if self.exchange is exchange or self.phase == _UPGRADED:
+            self._returned(exchange)
+
+    def _settle(self, exchange: Exchange, outcome: Awaitable[None] | BaseException | None) -> None:
+        """The end of a request taken on by ``Handler.begin``: as ``_run`` ends a task."""
+        if outcome is None:
+            if self.exchange is exchange or self.phase == _UPGRADED:
+                self._returned(exchange)
+        elif isinstance(outcome, Exception):
+            self._failed(exchange, outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome  # (SystemExit, KeyboardInterrupt: the worker ends, as from a task)
+        else:
+            self._task = self.loop.create_task(self._run(exchange, outcome), context=_BASE_CONTEXT.copy())
+
+    def _failed(self, exchange: Exchange, error: Exception) -> None:
+        """The handler raised ``error``: a lost client or a bad body ends the exchange (the
+        client has been answered if it could be); anything else is the app's fault."""
+        if isinstance(error, (ClientDisconnected, BodyError)):
+            if not exchange.response_complete and self.exchange is exchange:
+                self.abort()
+            return
+        # Logged whatever the connection's state: an app (Starlette, FastAPI) may send its
+        # own 500 and then raise for the server to log.
+        self._log_app_error(exchange, error)
+        if self.exchange is exchange:
+            self._app_failed(exchange)
+
+    def _returned(self, exchange: Exchange) -> None:
+        """The handler returned: close an upgraded stream, or answer a response it left
+        unfinished (a 500, or an abort once part of it went out)."""
         if self.phase == _UPGRADED and self._stream is not None and self._stream.exchange is exchange:
             self._stream.close()
         elif self.exchange is exchange and not exchange.response_complete and not self.closed:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from synack.apps.wsgi import ThreadPool
+from synack.apps.wsgi import WSGIHandler, _Bridge
 from tests.conftest import Server
 from tests.helpers import RawClient, assert_aborted, random_file, running, sha256
+from tests.server.harness import Harness, count_responses, run
 from tests.server.helpers import wait_for_stderr
+
+GET = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -391,30 +397,143 @@ def test_many_parallel_requests(server: Server) -> None:
     assert results == [sha256(b"%d" % index) for index in range(64)]
 
 
-def test_a_file_handed_over_after_the_request_was_cancelled_is_closed() -> None:
-    # The graceful timeout cancels the request task while the app still runs in its thread;
-    # what the thread hands over afterwards (an open file to send) must still be closed.
-    pool = ThreadPool(1)
-    release, closed = threading.Event(), threading.Event()
+def test_a_file_handed_over_after_the_request_was_cancelled_is_closed(tmp_path: Path) -> None:
+    # The graceful timeout cancels (aborts) the request while the app still runs in its
+    # thread; what the thread hands over afterwards (an open file to send) must still be
+    # closed, and nothing is sent.
+    path = tmp_path / "file"
+    path.write_bytes(b"x" * 1000)
+    entered, release, closed = threading.Event(), threading.Event(), threading.Event()
 
-    def app_thread() -> tuple[str, None, object]:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        entered.set()
         release.wait(10)
-        return ("file", None, closed.set)
+        start_response("200 OK", [])
+        file = open(path, "rb")  # noqa: SIM115 (closed by the server, through the wrapper)
 
-    async def main() -> bool:
-        future = pool.submit(asyncio.get_running_loop(), app_thread)
-        future.cancel()
+        def close() -> None:
+            file.close()
+            closed.set()
+
+        wrapper = environ["wsgi.file_wrapper"](file)
+        wrapper.close = close
+        return wrapper
+
+    async def body() -> None:
+        handler = WSGIHandler(app, threads=1)
+        protocol, transport = Harness(handler).connect()
+        protocol.data_received(GET)
+        assert await _until(entered.is_set)
+        protocol.cancel()
         release.set()
-        for _ in range(1000):
-            if closed.is_set():
-                return True
-            await asyncio.sleep(0.01)
-        return False
+        assert await _until(closed.is_set)
+        assert transport.aborted and not transport.received
+        handler.pool.shutdown()
 
-    try:
-        assert asyncio.run(main())
-    finally:
-        pool.shutdown()
+    run(body)
+
+
+async def _until(condition: Callable[[], bool]) -> bool:
+    """Let the loop run (the pool threads answer through it) until ``condition()``, at most 10 s."""
+    for _ in range(1000):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return condition()
+
+
+def test_concurrent_requests_each_get_their_own_answer() -> None:
+    # Finished jobs come back to the loop in batches (one wakeup for all that finished
+    # meanwhile): 64 connections with 3 pipelined requests each, 4 threads, and every
+    # response reaches its own connection, in order.
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    async def body() -> None:
+        handler = WSGIHandler(app, threads=4)
+        harness = Harness(handler)
+        connections = [harness.connect() for _ in range(64)]
+        for index, (protocol, _) in enumerate(connections):
+            protocol.data_received(b"".join(b"GET /%d/%d HTTP/1.1\r\nHost: t\r\n\r\n" % (index, n)
+                                            for n in range(3)))
+        assert await _until(lambda: all(count_responses(bytes(t.queue)) == 3 for _, t in connections))
+        for index, (_, transport) in enumerate(connections):
+            bodies = [response.partition(b"\r\n\r\n")[2] for response in transport.take().split(b"HTTP/1.1 ")[1:]]
+            assert bodies == [b"/%d/%d" % (index, n) for n in range(3)]
+        handler.pool.shutdown()
+
+    run(body)
+
+
+def test_jobs_finished_while_the_loop_is_busy_wake_it_once() -> None:
+    # The bridge's batching: a thread posts 100 finished jobs while the loop is blocked; one
+    # call_soon_threadsafe carries them all, each done() runs once, in order. Then 8 threads
+    # post at once while the loop runs: none is lost or run twice.
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        bridge = _Bridge(loop)
+        wakeups = 0
+        call_soon_threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args: Any) -> Any:
+            nonlocal wakeups
+            wakeups += 1
+            return call_soon_threadsafe(*args)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        seen: list[Any] = []
+
+        def done(argument: Any, result: Any, error: BaseException | None) -> None:
+            seen.append((argument, result, error))
+
+        poster = threading.Thread(target=lambda: [bridge.post(done, n, n * 2, None) for n in range(100)])
+        poster.start()
+        poster.join(10)  # the loop is blocked here: nothing is drained yet
+        assert await _until(lambda: len(seen) == 100)
+        assert seen == [(n, n * 2, None) for n in range(100)]
+        assert wakeups == 1
+        seen.clear()
+        posters = [threading.Thread(target=lambda t=t: [bridge.post(done, (t, n), None, None) for n in range(500)])
+                   for t in range(8)]
+        for thread in posters:
+            thread.start()
+        assert await _until(lambda: len(seen) >= 4000 and not any(thread.is_alive() for thread in posters))
+        await asyncio.sleep(0.05)  # (a duplicate would show up by now)
+        assert sorted(argument for argument, _, _ in seen) == sorted((t, n) for t in range(8) for n in range(500))
+
+    run(body)
+
+
+def test_an_app_exception_is_a_500_with_its_traceback_logged(caplog: pytest.LogCaptureFixture) -> None:
+    def failing_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("raised in the app thread")
+
+    async def body() -> None:
+        handler = WSGIHandler(failing_app, threads=2)
+        protocol, transport = Harness(handler).connect()
+        protocol.data_received(GET)
+        assert await _until(lambda: bool(transport.queue))
+        assert transport.take().startswith(b"HTTP/1.1 500 ")
+        assert transport.ended and not transport.aborted  # a graceful close after the 500
+        handler.pool.shutdown()
+
+    with caplog.at_level(logging.ERROR, logger="synack.error"):
+        run(body)
+    failures = [record for record in caplog.records if record.exc_info]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+    assert "GET / HTTP/1.1" in failures[0].getMessage()
+    frames = [frame.name for frame in traceback.extract_tb(failures[0].exc_info[2])]
+    assert "failing_app" in frames
+
+
+def test_contextvar_not_visible_in_pipelined_request(server_factory) -> None:  # type: ignore[no-untyped-def]
+    # The next pipelined request starts on the loop from inside the previous one's completion;
+    # it must not inherit anything the app set (one thread: the same one runs both).
+    server = server_factory(["wsgi_app:app", "--threads", "1", "--no-access-log"])
+    with RawClient(server) as raw:
+        raw.send(b"".join(b"GET /contextvar?n=%d HTTP/1.1\r\nHost: t\r\n\r\n" % n for n in range(4)))
+        assert [raw.response().body for _ in range(4)] == [b"unset"] * 4
 
 
 def test_environ_keys_stay_exact_across_many_distinct_field_names(client: httpx.Client) -> None:

@@ -417,3 +417,101 @@ def test_idle_body_gets_408() -> None:
         assert transport.take().startswith(b"HTTP/1.1 408 ")
 
     run(body)
+
+
+# ---------------------------------------------------------------------- Handler.begin
+
+
+class Later:
+    """A handler taking requests on with ``begin``: each is answered on a later loop pass,
+    the way its path says, then settled (see ``Handler.begin``)."""
+
+    def __init__(self) -> None:
+        self.begun = 0
+
+    def begin(self, exchange: Any, settle: Any) -> None:
+        self.begun += 1
+        if exchange.head.path == b"/begin-raises":
+            raise RuntimeError("begin failed for " + exchange.head.path.decode())
+        asyncio.get_running_loop().call_soon(self.answer, exchange, settle)
+
+    def answer(self, exchange: Any, settle: Any) -> None:
+        path = exchange.head.path
+        if path == b"/fails":
+            settle(exchange, RuntimeError("failed on the loop for /fails"))
+        elif path == b"/silent":
+            settle(exchange, None)  # returned without a response
+        elif path == b"/rest":
+            settle(exchange, self.rest(exchange))
+        elif path == b"/hang":
+            pass  # never settles
+        else:
+            exchange.start_response(200, [(b"content-type", b"text/plain")])
+            exchange.complete_response(b"answered " + path)
+            settle(exchange, None)
+
+    async def rest(self, exchange: Any) -> None:
+        await asyncio.sleep(0)  # a real wait on the loop, in a task
+        await exchange.send_head(200, [])
+        await exchange.send_body(b"answered by a task", more=False)
+
+    async def __call__(self, exchange: Any) -> None:
+        raise AssertionError("the driver calls begin, not __call__")
+
+
+def test_a_handler_with_begin_is_answered_without_a_task(caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        handler = Later()
+        harness = Harness(handler)
+        protocol, transport = harness.connect()
+        paths = [b"/a", b"/rest", b"/b", b"/fails"]
+        protocol.data_received(b"".join(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path for path in paths))
+        await settle()
+        received = transport.take()
+        assert count_responses(received) == 4
+        first, rest, second, failed = received.split(b"HTTP/1.1 ")[1:]
+        assert first.startswith(b"200 ") and first.endswith(b"answered /a")
+        assert rest.startswith(b"200 ") and rest.endswith(b"answered by a task")
+        assert second.startswith(b"200 ") and second.endswith(b"answered /b")
+        assert failed.startswith(b"500 ")  # the error it settled with is the app's fault
+        assert transport.ended and not transport.aborted
+        assert handler.begun == 4
+
+    with caplog.at_level(logging.ERROR, logger="synack.error"):
+        run(body)
+    failures = [record for record in caplog.records if record.exc_info]
+    assert [str(record.exc_info[1]) for record in failures if record.exc_info] == ["failed on the loop for /fails"]
+    assert "GET /fails HTTP/1.1" in failures[0].getMessage()
+
+
+@pytest.mark.parametrize("path", [b"/begin-raises", b"/silent"])
+def test_a_begin_that_raises_or_settles_without_a_response_gets_500(path: bytes,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    async def body() -> None:
+        harness = Harness(Later())
+        protocol, transport = harness.connect()
+        protocol.data_received(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path)
+        await settle()
+        assert transport.take().startswith(b"HTTP/1.1 500 ")
+        assert transport.ended and not transport.aborted
+
+    with caplog.at_level(logging.ERROR, logger="synack.error"):
+        run(body)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(path.decode() in message for message in messages), messages
+
+
+def test_cancel_aborts_a_request_begun_without_a_task() -> None:
+    # The graceful timeout cancels what is left: a request taken on by begin has no task to
+    # cancel, and its connection is aborted all the same.
+    async def body() -> None:
+        harness = Harness(Later())
+        protocol, transport = harness.connect()
+        protocol.data_received(b"GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
+        await settle()
+        assert not transport.queue and not transport.ended
+        protocol.cancel()
+        await settle()
+        assert transport.aborted and protocol.closed
+
+    run(body)
