@@ -908,7 +908,7 @@ def machine() -> dict[str, Any]:
 def settings_key(args: argparse.Namespace) -> str:
     return (f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
             f"{args.rounds} round{'s' if args.rounds != 1 else ''}"
-            f"{', access logs on' if args.access_log else ''}")
+            f"{', access logs on' if getattr(args, 'access_log', False) else ''}")
 
 
 def is_default(args: argparse.Namespace) -> bool:
