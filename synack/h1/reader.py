@@ -272,60 +272,26 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                     # no body, the version's default persistence, no expectation, no upgrade.
                     return Request(method, target, version, items, pairs, version == b"1.1", False,
                                    _FRAMING_NONE, None, None, path, query, value, forwarded)
-            elif count <= 3:
-                if count == 2:
-                    # Host and one plain Content-Length, either order (the common POST): 1*DIGIT,
-                    # bounded like CONTENT_LENGTH, within the body limit.
-                    (lower, value), (other, length) = special
-                    if lower == b"content-length":
-                        lower, value, other, length = other, length, lower, value
-                    if (
-                        lower == b"host"
-                        and other == b"content-length"
-                        and (value in _KNOWN_HOSTS or _host_ok(value))
-                        and length.isdigit()
-                        and len(length) <= 18
-                    ):
-                        declared = int(length)
-                        if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
-                            return Request(method, target, version, items, pairs, version == b"1.1", False,
-                                           _FRAMING_LENGTH if declared else _FRAMING_NONE, declared,
-                                           None, path, query, value, forwarded)
-                # Host with a one-token Connection (keep-alive or close; what browsers send)
-                # and perhaps a plain Content-Length, any order.
-                host = connection = field_length = None
-                for lower, value in special:
-                    if lower == b"host" and host is None:
-                        host = value
-                    elif lower == b"content-length" and field_length is None:
-                        field_length = value
-                    elif lower == b"connection" and connection is None:
-                        connection = value.lower()
-                    else:
-                        break
-                else:
-                    if connection is None:
-                        keep_alive = version == b"1.1"
-                    elif connection == b"close":
-                        keep_alive = False
-                    elif connection == b"keep-alive":
-                        keep_alive = True
-                    else:
-                        keep_alive = None  # (any other token: the general path)
-                    if (
-                        keep_alive is not None
-                        and host is not None
-                        and (host in _KNOWN_HOSTS or _host_ok(host))
-                    ):
-                        if field_length is None:
-                            return Request(method, target, version, items, pairs, keep_alive, False,
-                                           _FRAMING_NONE, None, None, path, query, host, forwarded)
-                        if field_length.isdigit() and len(field_length) <= 18:
-                            declared = int(field_length)
+            elif count == 2:
+                # Host and, either order, one plain Content-Length (the common POST: 1*DIGIT,
+                # bounded like CONTENT_LENGTH, within the body limit) or one one-token
+                # Connection (keep-alive or close, as browsers send it).
+                (lower, value), (other, second) = special
+                if lower != b"host":
+                    lower, value, other, second = other, second, lower, value
+                if lower == b"host" and (value in _KNOWN_HOSTS or _host_ok(value)):
+                    if other == b"content-length":
+                        if second.isdigit() and len(second) <= 18:
+                            declared = int(second)
                             if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
-                                return Request(method, target, version, items, pairs, keep_alive, False,
+                                return Request(method, target, version, items, pairs, version == b"1.1", False,
                                                _FRAMING_LENGTH if declared else _FRAMING_NONE, declared,
-                                               None, path, query, host, forwarded)
+                                               None, path, query, value, forwarded)
+                    elif other == b"connection":
+                        token = second.lower()
+                        if token == b"keep-alive" or token == b"close":
+                            return Request(method, target, version, items, pairs, token == b"keep-alive", False,
+                                           _FRAMING_NONE, None, None, path, query, value, forwarded)
             return _build_request(
                 method, target, version, items, pairs, special, limits, path, query, None, forwarded
             )
