@@ -19,6 +19,7 @@ import dataclasses
 import ipaddress
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from ..h1 import Request, grammar
 from .exchange import Exchange
@@ -69,9 +70,7 @@ class Trust:
         verdict = self._verdicts.get(host)
         if verdict is None:
             verdict = self._in_networks(host)
-            if len(self._verdicts) >= HOPS_CACHE_SIZE:
-                self._verdicts.clear()
-            self._verdicts[host] = verdict
+            _remember(self._verdicts, host, verdict)
         return verdict
 
     def _in_networks(self, host: str) -> bool:
@@ -138,9 +137,7 @@ class Forwarding:
             hop = hops[key]
         except KeyError:
             hop = self._read(key)
-            if len(hops) >= HOPS_CACHE_SIZE:
-                hops.clear()
-            hops[key] = hop  # (a result is immutable: tuples, str and bytes)
+            _remember(hops, key, hop)  # (a result is immutable: tuples, str and bytes)
         if hop is not None:
             _set(exchange, *hop)
 
@@ -210,6 +207,13 @@ class Forwarding:
             if not host or host not in trust:
                 return index
         return 0
+
+
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
+    """Add to one of the bounded tables (``HOPS_CACHE_SIZE``), emptying it first when full."""
+    if len(table) >= HOPS_CACHE_SIZE:
+        table.clear()
+    table[key] = value
 
 
 def _set(exchange: Exchange, client: Address | None, scheme: str | None, host: bytes | None) -> None:
