@@ -677,7 +677,7 @@ def _default_values(entry: AccessEntry) -> dict[str, Any]:
         method = request.method.decode("latin-1")
         path = request.path.decode("latin-1")
         query = request.query.decode("latin-1")
-        request_line = (request.method + b" " + request.target + b" HTTP/" + request.http_version).decode("latin-1")
+        request_line = _latin1(_request_line(entry))
         referer = _latin1(headers.get(b"referer"))
         agent = _latin1(headers.get(b"user-agent"))
     return {
