@@ -410,7 +410,7 @@ def test_an_error_log_nobody_reads_never_blocks_the_server() -> None:
 
 def test_a_burst_of_access_lines_is_written_whole_and_in_order(tmp_path: Path) -> None:
     # Default access lines skip logging's records and are written in batches by the writer
-    # thread; an entry that still goes through logging (a rejected request's) keeps its place.
+    # thread; a rejected request's entry, from the driver's other path, keeps its place.
     from tests.test_operate import ACCESS
 
     log_file = tmp_path / "access.log"

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from ..h1 import ServerConnection, error_response
-from ..logs import access_log, error_log, format_peer, rejected_line
+from ..logs import error_log, format_peer, rejected_line
 from .context import ServerContext
 from .protocol import LINGER_TOTAL, Origin
 
@@ -122,7 +122,7 @@ async def _answer_plain_http(context: ServerContext, sock: socket.socket, first:
     answer = error_response(ServerConnection(context.limits), 400,
                             "this port speaks HTTPS: use an https:// URL")
     if context.access_log:
-        access_log.info(rejected_line(client, context.log_time, 400))
+        context.access_write(rejected_line(client, context.log_time, 400))
     try:
         await context.loop.sock_sendall(sock, answer)
     except OSError:

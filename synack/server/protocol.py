@@ -42,7 +42,7 @@ from ..h1 import (
     ServerConnection,
     error_response,
 )
-from ..logs import access_line, access_log, error_log, format_peer, rejected_line
+from ..logs import access_line, error_log, format_peer, rejected_line
 from . import sendfile
 from .context import ServerContext
 from .exchange import BodyError, ClientDisconnected, Exchange, RawStream, TlsInfo
@@ -657,7 +657,7 @@ class HttpProtocol(asyncio.Protocol):
                     if custom is not None:  # (JSON: a status field to query, not a message)
                         custom.rejected(self.client, self.context.log_time, status)
                     else:
-                        access_log.info(rejected_line(self.client, self.context.log_time, status))
+                        self.context.access_write(rejected_line(self.client, self.context.log_time, status))
                 if self.context.metrics is not None:
                     self.context.metrics.reject(status)
             self.graceful_close()
