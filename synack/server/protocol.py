@@ -107,6 +107,8 @@ class HttpProtocol(asyncio.Protocol):
         #: True while ``_next_request`` runs: a response completed synchronously inside it
         #: returns to that loop instead of recursing into the next request.
         self._dispatching = False
+        #: True while ``_answer_now`` runs: the synchronous answer is tried at once.
+        self._answering = False
         #: Write progress: the transport's buffered bytes at the last check, and when they last
         #: went down (a stall is measured from there).
         self._write_mark = 0
@@ -336,7 +338,17 @@ class HttpProtocol(asyncio.Protocol):
             self.forwarding.apply(exchange)  # a trusted proxy names the client, scheme and host
         if context.shutting_down:
             connection.close_after_response()
-        # Answered at once when the phase is HEAD again: finish() cleared self.exchange before
+        if context.respond_now is not None and not self._answering:
+            # The synchronous answer waits for the loop's next pass: see ``_answer_now``.
+            self.loop.call_soon(self._answer_now, exchange)
+            return False
+        return self._dispatch(exchange)
+
+    def _dispatch(self, exchange: Exchange) -> bool:
+        """Hand ``exchange`` to the handler: its synchronous answer, else ``begin``, else a
+        task. True as for ``_start``."""
+        context = self.context
+        # Answered when the phase is HEAD again: finish() cleared self.exchange before
         # re-arming it. (Only the phase is read: the type checker takes self.exchange to still
         # hold ``exchange`` here, and compiled code would check that.)
         if context.respond_now is not None and self._respond_now(exchange):
@@ -350,12 +362,11 @@ class HttpProtocol(asyncio.Protocol):
             except Exception as error:
                 self._failed(exchange, error)
             return self.phase == _HEAD
-        # A fresh contextvars context per request: a pipelined request is started from inside
-        # the previous request's task, whose context variables it must not inherit.
-        if _EAGER:
-            # Python 3.12+: start the handler eagerly, so an exchange that never waits (most
-            # small responses) completes inside data_received without a trip through the
-            # scheduler.
+        # The handler runs as a task, from a fresh contextvars context: a pipelined request is
+        # started from inside the previous request's task, whose context variables it must not
+        # inherit. The task starts on the loop's next pass, as ``_answer_now`` explains; where
+        # this is that pass already, on Python 3.12+ it starts at once (eagerly).
+        if self._answering and _EAGER:
             task = asyncio.Task(  # type: ignore[call-arg]
                 self._run(exchange), loop=self.loop, eager_start=True, context=_BASE_CONTEXT.copy()
             )
@@ -365,6 +376,30 @@ class HttpProtocol(asyncio.Protocol):
             task = self.loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
         self._task = task
         return False
+
+    def _answer_now(self, exchange: Exchange) -> None:
+        """Dispatch ``exchange``, whose handler may answer synchronously (``respond_now``), on
+        the pass after the one that read its head; then go on with pipelined requests, which
+        this pass answers at once.
+
+        Answering on a later pass than the read is the faster order under load, measured: a
+        response written from inside the read callback (a synchronous answer, or a task
+        started eagerly) cost a quarter of the throughput against a load generator on another
+        core (ASGI hello on Python 3.12, wrk -c64: 53k req/s from a task started on the next
+        pass, 39k eagerly; static 1 KiB +10-17 % from this deferral), in user and system time
+        per request alike, most visibly in the kernel waking the client for each response.
+        A pass of reads, then a pass of answers, keeps the client busy with one batch while
+        the next is prepared. (Alone, with one connection, the later pass costs about 3 µs.)"""
+        if self.exchange is not exchange:
+            return  # aborted meanwhile
+        self._answering = self._dispatching = True
+        try:
+            more = self._dispatch(exchange)
+            self._dispatching = False
+            if more:
+                self._next_request()
+        finally:
+            self._answering = self._dispatching = False
 
     def _respond_now(self, exchange: Exchange) -> bool:
         try:
@@ -790,6 +825,7 @@ class HttpProtocol(asyncio.Protocol):
                exchange if exchange is not None and exchange.head is request else None)
 
 
+#: Tasks can start eagerly (Python 3.12+): done only on a pass after the read (``_answer_now``).
 _EAGER = sys.version_info >= (3, 12)
 #: Every request starts from the context the server was imported in (Context.copy() is O(1)),
 #: never from the task that happened to parse it.
