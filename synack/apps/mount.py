@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from ..server.exchange import Exchange, Handler
+from ..server.exchange import Exchange, Handler, Settle
 from .static import StaticFiles
 
 __all__ = ["Mount", "static_files"]
@@ -31,6 +31,11 @@ class Mount:
         self.mounts = sorted(((prefix.encode("ascii"), files) for prefix, files in mounts),
                              key=lambda item: -len(item[0]))
         self._app_respond_now: Any = getattr(app, "respond_now", None)
+        self._app_begin: Callable[[Exchange, Settle], None] | None = getattr(app, "begin", None)
+        #: ``Handler.begin`` when the app has one (a WSGI app): its requests then start
+        #: without a task, as without the mount; the mounted files' go on as a task (``settle``
+        #: with their coroutine). None otherwise, so the driver makes the task itself.
+        self.begin: Callable[[Exchange, Settle], None] | None = None if self._app_begin is None else self._begin
 
     def _route(self, exchange: Exchange) -> StaticFiles | None:
         """The files for ``exchange``'s path, the exchange rewritten for them; or None."""
@@ -57,6 +62,16 @@ class Mount:
             return False
         respond_now = self._app_respond_now
         return respond_now is not None and bool(respond_now(exchange))
+
+    def _begin(self, exchange: Exchange, settle: Settle) -> None:
+        files = self._route(exchange)
+        if files is None:
+            assert self._app_begin is not None  # (``begin`` is only set when it is)
+            self._app_begin(exchange, settle)
+        elif not exchange.head.path:
+            settle(exchange, _redirect_to_slash(exchange))
+        else:
+            settle(exchange, files(exchange))
 
     async def __call__(self, exchange: Exchange) -> None:
         files = self._route(exchange)

@@ -7,9 +7,14 @@ import gzip
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from synack.apps.asgi import ASGIHandler
+from synack.apps.mount import Mount
+from synack.apps.static import StaticFiles, StaticSettings
+from synack.apps.wsgi import WSGIHandler
 from tests.helpers import Reader, get
 from tests.supervisor.helpers import wait_for
 from tests.test_operate import _env
@@ -26,6 +31,11 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "deeper" / "site.css").write_bytes(b"deeper\n")
     (tmp_path / "secret.txt").write_bytes(b"not under the mount\n")
     return tmp_path
+
+
+async def hello_app(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello"})
 
 
 def _exchange(server, request: bytes):  # type: ignore[no-untyped-def]
@@ -61,10 +71,25 @@ def test_mounted_directory_in_front_of_the_app(server_factory, tree: Path) -> No
 
 
 def test_mount_before_a_wsgi_app(server_factory, tree: Path) -> None:  # type: ignore[no-untyped-def]
-    server = server_factory(["--no-access-log", "--mount", f"/assets/={tree / 'assets'}", "wsgi_app:app"])
-    assert _exchange(server, get(b"/assets/css/site.css")).body == b"body{}\n"
-    assert _exchange(server, get(b"/environ/x")).status == 200
+    # (The WSGI app's own ``begin`` takes its requests; the mounted files' go on as a task.)
+    server = server_factory(["--no-access-log", "--mount", f"/assets={tree / 'assets'}", "wsgi_app:app"])
+    for _ in range(2):  # the first through the handler, the second from the cached fast path
+        assert _exchange(server, get(b"/assets/css/site.css")).body == b"body{}\n"
+    part = _exchange(server, get(b"/assets/app.js", b"Range: bytes=0-6\r\n"))
+    assert part.status == 206 and part.body == b"console"
+    moved = _exchange(server, get(b"/assets?v=1"))
+    assert moved.status == 301 and moved.header(b"location") == b"/assets/?v=1"
+    assert _exchange(server, get(b"/assets/nothing")).status == 404
+    environ = _exchange(server, get(b"/environ/x"))
+    assert environ.status == 200 and b"PATH_INFO" in environ.body
     assert "with 1 static mount(s)" in server.stderr_text()
+
+
+def test_mount_takes_the_wsgi_apps_begin_and_no_other() -> None:
+    files = StaticFiles(str(Path(__file__).parent), StaticSettings())
+    wsgi = WSGIHandler(lambda environ, start_response: [])
+    assert Mount(wsgi, [("/s", files)]).begin is not None
+    assert Mount(ASGIHandler(hello_app), [("/s", files)]).begin is None  # the driver makes its task
 
 
 @pytest.mark.parametrize("mount, message", [
