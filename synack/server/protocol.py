@@ -338,9 +338,15 @@ class HttpProtocol(asyncio.Protocol):
             self.forwarding.apply(exchange)  # a trusted proxy names the client, scheme and host
         if context.shutting_down:
             connection.close_after_response()
-        if context.respond_now is not None and not self._answering:
-            # The synchronous answer waits for the loop's next pass: see ``_answer_now``.
-            self.loop.call_soon(self._answer_now, exchange)
+        if context.respond_now is not None:
+            if not self._answering:
+                # The synchronous answer waits for the loop's next pass: see ``_answer_now``.
+                self.loop.call_soon(self._answer_now, exchange)
+                return False
+        elif context.begin is None:
+            # A handler that is only a coroutine (an ASGI app), the common case: its task, as
+            # ``_dispatch`` would make it here, without the call.
+            self._task = self.loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
             return False
         return self._dispatch(exchange)
 
