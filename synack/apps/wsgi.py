@@ -30,11 +30,11 @@ import collections
 import contextvars
 import io
 import os
-import queue
 import stat
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from time import monotonic as _monotonic
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -94,25 +94,46 @@ _HOP_BY_HOP = frozenset(
 _BASE_CONTEXT = contextvars.copy_context()
 
 
+#: How long the oldest waiting job may wait before the pool wakes more threads (seconds): the
+#: threads awake are then blocked in the app, or too few for the load.
+BACKLOG_WAIT = 0.002
+
+#: A job as it waits in the pool: when it was handed out, and (bridge, function, argument,
+#: done, context).
+_Job = tuple[float, tuple["_Bridge", Callable[[Any], Any], Any, Callable[[Any, Any, BaseException | None], None],
+                          contextvars.Context]]
+
+
 class ThreadPool:
     """A bounded pool of daemon threads, started on demand (a hung app never blocks exit).
 
     At most ``size`` jobs run at once; more wait in a queue. A blocked job holds one thread
     and nothing else.
+
+    Threads are woken sparingly: a batch of jobs (one loop pass's) wakes one parked thread,
+    the one parked last, whose memory is warmest; the threads awake take jobs until none is
+    left, then park. More are woken only when the oldest job has waited ``BACKLOG_WAIT`` (a
+    timer on the loop checks while jobs wait), then one per waiting job: apps that block get
+    their threads a moment later, fast apps run on the few threads that keep up. Waking a
+    thread per job, as ``queue.SimpleQueue`` does on Python 3.13 (it hands each item to a
+    parked thread of its own), has the loop and the threads pass the GIL back and forth:
+    measured on 3.13 under wrk -c64 with 32 threads, 3.1 futex calls and 2 context switches
+    per request and 37k req/s, against 0.2, 0.2 and 47k this way (3.11 and 3.12: the same
+    rate either way).
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: Waiting jobs, oldest first, and a None per thread once shutting down.
+        self._jobs: collections.deque[_Job | None] = collections.deque()
         self._threads: list[threading.Thread] = []
-        #: A token per thread waiting for a job and not yet promised one: a thread adds its
-        #: token when it finishes a job, ``_hand_out`` takes one per job it promises to an
-        #: idle thread. No lock: ``append`` and ``pop`` are atomic, and only the loop pops,
-        #: so the deque it finds non-empty stays so until it pops.
-        self._idle: collections.deque[None] = collections.deque()
+        #: The locks of the parked threads, held: releasing one wakes its thread (a stack:
+        #: the thread parked last is woken first).
+        self._parked: list[threading.Lock] = []
         #: Jobs submitted during the loop's current pass, not yet handed to the threads.
         self._submitted: list[tuple[_Bridge, Callable[[Any], Any], Any,
                                     Callable[[Any, Any, BaseException | None], None], contextvars.Context]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def submit(self, bridge: _Bridge, function: Callable[[Any], Any], argument: Any,
                done: Callable[[Any, Any, BaseException | None], None]) -> None:
@@ -132,26 +153,73 @@ class ThreadPool:
         submitted = self._submitted
         submitted.append((bridge, function, argument, done, _BASE_CONTEXT.copy()))
         if len(submitted) == 1:
-            bridge.loop.call_soon(self._hand_out)
+            bridge.loop.call_soon(self._hand_out, bridge.loop)
 
-    def _hand_out(self) -> None:
+    def _hand_out(self, loop: asyncio.AbstractEventLoop) -> None:
         submitted, self._submitted = self._submitted, []
-        jobs, idle = self._jobs, self._idle
+        now = _monotonic()
+        jobs = self._jobs
         for job in submitted:
-            if idle:
-                idle.pop()  # this job is promised to an idle thread
+            jobs.append((now, job))
+        parked = self._parked
+        if parked:
+            parked.pop().release()  # one more thread per batch; the ones awake take jobs too
+        elif not self._threads:
+            self._wake(1)  # the first
+        if self._timer is None:
+            self._timer = loop.call_later(BACKLOG_WAIT, self._check_backlog, loop)
+
+    def _check_backlog(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop, while jobs wait: wake a thread per job once the oldest has waited
+        ``BACKLOG_WAIT``."""
+        self._timer = None
+        try:
+            oldest = self._jobs[0]
+        except IndexError:
+            return  # all taken
+        if oldest is None:
+            return  # shutting down
+        if _monotonic() - oldest[0] >= BACKLOG_WAIT:
+            self._wake(len(self._jobs))
+        self._timer = loop.call_later(BACKLOG_WAIT, self._check_backlog, loop)
+
+    def _wake(self, count: int) -> None:
+        """Wake up to ``count`` parked threads, starting new ones (up to ``size``) if too few
+        are parked. On the loop only."""
+        parked = self._parked
+        for _ in range(count):
+            if parked:
+                parked.pop().release()
             elif len(self._threads) < self.size:
                 thread = threading.Thread(target=self._work, name=f"synack-wsgi-{len(self._threads)}", daemon=True)
                 self._threads.append(thread)
                 thread.start()
-            jobs.put(job)
+            else:
+                return
 
     def _work(self) -> None:
+        jobs, parked = self._jobs, self._parked
+        lock = threading.Lock()
+        lock.acquire()  # (held while this thread runs: parking waits for _wake to release it)
         while True:
-            job = self._jobs.get()
-            if job is None:
+            try:
+                item = jobs.popleft()
+            except IndexError:
+                # Park. Each step is atomic under the GIL; the loop appends jobs *before* it
+                # counts the parked threads, so a job appended between the popleft above and
+                # the append below is seen by the check that follows.
+                parked.append(lock)
+                if jobs:
+                    try:
+                        parked.remove(lock)  # take it ourselves
+                    except ValueError:
+                        lock.acquire()  # _wake popped this lock first: absorb its release
+                    continue
+                lock.acquire()
+                continue
+            if item is None:
                 return
-            bridge, function, argument, done, context = job
+            bridge, function, argument, done, context = item[1]
             error: BaseException | None = None
             result: Any = None
             try:
@@ -159,13 +227,18 @@ class ThreadPool:
             except BaseException as caught:  # handed to the loop, which decides what to log
                 error = caught
             bridge.post(done, argument, result, error)
-            del job, argument, result, error
-            self._idle.append(None)
+            del item, argument, result, error
 
     def shutdown(self) -> None:
-        """Ask every thread to exit once its current job is done."""
+        """Ask every thread to exit once the jobs queued before are done."""
         for _ in self._threads:
-            self._jobs.put(None)
+            self._jobs.append(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        parked = self._parked
+        while parked:
+            parked.pop().release()
 
 
 class _Bridge:

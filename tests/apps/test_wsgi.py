@@ -332,6 +332,18 @@ def test_requests_run_concurrently(server: Server) -> None:
     assert results == ["together", "together"]
 
 
+def test_a_burst_of_blocking_requests_gets_the_whole_pool(server: Server) -> None:
+    # A batch of jobs wakes one thread; when the jobs block (each waits until all 8 are in
+    # the app: the whole pool, --threads 8), the rest get theirs once the oldest has waited
+    # ``BACKLOG_WAIT``.
+    def fetch(_: int) -> str:
+        return httpx.get(server.url + "/barrier", params={"name": "burst8", "n": "8"}, timeout=20).text
+
+    with ThreadPoolExecutor(8) as executor:
+        results = list(executor.map(fetch, range(8)))
+    assert results == ["together"] * 8
+
+
 def test_hung_app_blocks_only_its_thread(server_factory) -> None:  # type: ignore[no-untyped-def]
     server = server_factory(["wsgi_app:app", "--threads", "2", "--no-access-log", "--graceful-timeout", "2"])
     hung = RawClient(server)
