@@ -340,8 +340,12 @@ class HttpProtocol(asyncio.Protocol):
             connection.close_after_response()
         if context.respond_now is not None:
             if not self._answering:
-                # The synchronous answer waits for the loop's next pass: see ``_answer_now``.
-                self.loop.call_soon(self._answer_now, exchange)
+                # The synchronous answer waits for the loop's next pass (see ``_answer_now``),
+                # with every other one this pass read: one callback for all of them.
+                answers = context.answers
+                answers.append((self, exchange))
+                if len(answers) == 1:
+                    self.loop.call_soon(_answer_all, context)
                 return False
         elif context.begin is None:
             # A handler that is only a coroutine (an ASGI app), the common case: its task, as
@@ -830,6 +834,16 @@ class HttpProtocol(asyncio.Protocol):
         custom(client, self.context.log_time, request, status, size,
                int((_monotonic() - self.started) * 1_000_000),
                exchange if exchange is not None and exchange.head is request else None)
+
+
+def _answer_all(context: ServerContext) -> None:
+    """The synchronous answers the last pass deferred, in the order their heads arrived."""
+    answers, context.answers = context.answers, []
+    for protocol, exchange in answers:
+        try:
+            protocol._answer_now(exchange)
+        except Exception:  # (as the loop would log a callback's): the others still go out
+            error_log.exception("error while answering a request")
 
 
 #: Tasks can start eagerly (Python 3.12+): done only on a pass after the read (``_answer_now``).
