@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from ..compiled import mypyc_attr
+from ..h1 import remember
 from ..logs import error_log
 from ..server.exchange import ClientDisconnected, Exchange, Settle
 
@@ -51,12 +52,6 @@ _PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 #: Most entries in each of the bounded tables below: filled as values are met, emptied when
 #: full, so a client (or an app) cannot grow them without bound.
 _TABLE_MAX = 512
-
-
-def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(table) >= _TABLE_MAX:
-        table.clear()
-    table[key] = value
 
 
 #: Request field name → its environ key (``HTTP_…``), or None for a field the environ does
@@ -73,7 +68,7 @@ def _environ_key(name: bytes) -> str | None:
         key = None
     else:
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-    _remember(_KEYS, name, key)
+    remember(_KEYS, _TABLE_MAX, name, key)
     return key
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -579,7 +574,7 @@ def _parse_status(status: str) -> tuple[int, bytes]:
         raise ValueError(f"invalid status {status!r}: expected '200 OK' style")
     parsed = int(code), reason.strip().encode("latin-1")
     if type(status) is str:
-        _remember(_STATUSES, status, parsed)
+        remember(_STATUSES, _TABLE_MAX, status, parsed)
     return parsed
 
 
@@ -607,7 +602,7 @@ def _encode_name(name: str, value: str) -> bytes:
         raise ValueError(f"hop-by-hop header {name!r} is not allowed in a WSGI response (PEP 3333)")
     encoded = name.encode("latin-1")
     if type(name) is str:
-        _remember(_NAMES, name, encoded)
+        remember(_NAMES, _TABLE_MAX, name, encoded)
     return encoded
 
 

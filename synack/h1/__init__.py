@@ -18,7 +18,7 @@ from .events import (
     Signal,
 )
 from .headers import Headers, split_list
-from .limits import Limits
+from .limits import Limits, remember
 
 __all__ = [
     "ServerConnection",
@@ -42,6 +42,7 @@ __all__ = [
     "Headers",
     "split_list",
     "Limits",
+    "remember",
     "error_response",
 ]
 

@@ -28,7 +28,7 @@ from .events import (
     Signal,
 )
 from .headers import split_list
-from .limits import Limits
+from .limits import Limits, remember
 from .reader import EMPTY_EOM, ChunkedReader, LengthReader, check_head_prefix, parse_head_in
 from .writer import (
     ChunkedWriter,
@@ -153,15 +153,8 @@ def _length_line(length: int | bytes) -> bytes:
     if line is None:
         digits = length if isinstance(length, bytes) else str(length).encode("ascii")
         line = b"content-length: " + digits + b"\r\n"
-        _remember(_LENGTH_LINES, _LENGTH_LINE_CACHE_SIZE, length, line)
+        remember(_LENGTH_LINES, _LENGTH_LINE_CACHE_SIZE, length, line)
     return line
-
-
-def _remember(cache: dict[Any, bytes], size: int, key: Any, line: bytes) -> None:
-    """Add to one of the serialised-line caches, emptying it first when it is full."""
-    if len(cache) >= size:
-        cache.clear()
-    cache[key] = line
 
 
 class ServerConnection:
@@ -540,7 +533,7 @@ class ServerConnection:
                 fields[1] = _without_field(fields[1], lower)
                 continue
             if len(line) <= _FIELD_LINE_CACHE_BYTES:
-                _remember(_FIELD_LINES, _FIELD_LINE_CACHE_SIZE, (name, value), line)
+                remember(_FIELD_LINES, _FIELD_LINE_CACHE_SIZE, (name, value), line)
         head_request = request is not None and request.method == b"HEAD"
         if status in _NO_BODY_STATUSES or status == 101:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).

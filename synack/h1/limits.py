@@ -5,6 +5,8 @@ into a setting (``--max-head-bytes``, ``Config.from_mapping({"max_head_bytes": โ
 its default and the metadata below (``help``, ``minimum`` and, for an optional bound,
 ``none_value``: the number that stands for "no limit" on the command line).
 
+``remember`` is the one put of every bounded cache (h1, the proxy tables, WSGI).
+
 Pure data; must not import asyncio, socket, ssl, os, time or logging.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Limits"]
+__all__ = ["Limits", "remember"]
 
 
 def _bound(default: Any, help: str, **extra: Any) -> Any:
@@ -55,3 +57,11 @@ class Limits:
     allow_bare_lf: bool = _bound(False, "risk: accept bare LF line endings in request heads")
     #: Risk: accept obs-fold continuation lines (RFC 9112 ยง5.2 allows a server to reject). Off.
     allow_obs_fold: bool = _bound(False, "risk: accept obsolete folded header lines")
+
+
+def remember(table: dict[Any, Any], size: int, key: Any, value: Any) -> None:
+    """Add ``key`` to a cache bounded to ``size`` entries, emptying it first when it is full:
+    filled as values are met, so no client (or app) can grow it without bound."""
+    if len(table) >= size:
+        table.clear()
+    table[key] = value

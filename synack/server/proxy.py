@@ -19,9 +19,8 @@ import dataclasses
 import ipaddress
 import os
 from collections.abc import Iterable
-from typing import Any
 
-from ..h1 import Request, grammar
+from ..h1 import Request, grammar, remember
 from .exchange import Exchange
 
 __all__ = ["Trust", "Forwarding", "trust_from", "DEFAULT_TRUSTED", "TRUSTED_ENV", "HEADER_MODES"]
@@ -70,7 +69,7 @@ class Trust:
         verdict = self._verdicts.get(host)
         if verdict is None:
             verdict = self._in_networks(host)
-            _remember(self._verdicts, host, verdict)
+            remember(self._verdicts, HOPS_CACHE_SIZE, host, verdict)
         return verdict
 
     def _in_networks(self, host: str) -> bool:
@@ -137,7 +136,7 @@ class Forwarding:
             hop = hops[key]
         except KeyError:
             hop = self._read(key)
-            _remember(hops, key, hop)  # (a result is immutable: tuples, str and bytes)
+            remember(hops, HOPS_CACHE_SIZE, key, hop)  # (a result is immutable: tuples, str and bytes)
         if hop is not None:
             _set(exchange, *hop)
 
@@ -207,13 +206,6 @@ class Forwarding:
             if not host or host not in trust:
                 return index
         return 0
-
-
-def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
-    """Add to one of the bounded tables (``HOPS_CACHE_SIZE``), emptying it first when full."""
-    if len(table) >= HOPS_CACHE_SIZE:
-        table.clear()
-    table[key] = value
 
 
 def _set(exchange: Exchange, client: Address | None, scheme: str | None, host: bytes | None) -> None:
