@@ -18,11 +18,11 @@ fragment) and queued for the app. Everything is bounded: a message is at most ``
 bytes after decompression (bigger: close 1009, with nothing buffered past the limit); at most
 ``QUEUE_MESSAGES`` messages / ``QUEUE_BYTES`` bytes wait for an app that does not receive, and
 then reading from the socket stops until the app takes them or the server sends its close frame
-(what arrives after that is dropped, so reading is bounded again); the app's sends wait for the
-client to read (the stream's ``drain``, under the write timeout). A ping every ``ping_interval`` seconds must be answered
-within ``ping_timeout`` (anything received counts), else the peer is closed with 1011; a close
-handshake gets ``close_timeout`` seconds. When the server drains, open WebSockets are closed
-with 1001 (going away).
+(what arrives after that is dropped, so reading is bounded again); the app's sends wait for
+the client to read (the stream's ``drain``, under the write timeout). A ping every
+``ping_interval`` seconds must be answered within ``ping_timeout`` (anything received
+counts), else the peer is closed with 1011; a close handshake gets ``close_timeout``
+seconds. When the server drains, open WebSockets are closed with 1001 (going away).
 
 The handler coroutine returns only once the connection is closed, so the driver's graceful
 close (FIN, linger) follows the WebSocket close handshake.

@@ -93,10 +93,11 @@ _BASE_CONTEXT = contextvars.copy_context()
 #: threads awake are then blocked in the app, or too few for the load.
 BACKLOG_WAIT = 0.002
 
-#: A job as it waits in the pool: when it was handed out, and (bridge, function, argument,
-#: done, context).
-_Job = tuple[float, tuple["_Bridge", Callable[[Any], Any], Any, Callable[[Any, Any, BaseException | None], None],
-                          contextvars.Context]]
+#: A submitted job: (bridge, function, argument, done, context).
+_Submitted = tuple["_Bridge", Callable[[Any], Any], Any, Callable[[Any, Any, BaseException | None], None],
+                   contextvars.Context]
+#: A job as it waits in the pool: when it was handed out, and the job.
+_Job = tuple[float, _Submitted]
 
 
 class ThreadPool:
@@ -126,8 +127,7 @@ class ThreadPool:
         #: the thread parked last is woken first).
         self._parked: list[threading.Lock] = []
         #: Jobs submitted during the loop's current pass, not yet handed to the threads.
-        self._submitted: list[tuple[_Bridge, Callable[[Any], Any], Any,
-                                    Callable[[Any, Any, BaseException | None], None], contextvars.Context]] = []
+        self._submitted: list[_Submitted] = []
         self._timer: asyncio.TimerHandle | None = None
 
     def submit(self, bridge: _Bridge, function: Callable[[Any], Any], argument: Any,
@@ -647,7 +647,8 @@ class WSGIHandler:
         self.pool.submit(bridge, self._run, response, self._finished)
 
     async def __call__(self, exchange: Exchange) -> None:
-        """``begin`` as a coroutine, for a caller that awaits handlers (a ``Mount`` in front)."""
+        """``begin`` as a coroutine, for a caller that awaits handlers instead of calling
+        ``begin``."""
         settled: asyncio.Future[Awaitable[None] | BaseException | None] = asyncio.get_running_loop().create_future()
 
         def settle(_: Exchange, outcome: Awaitable[None] | BaseException | None) -> None:

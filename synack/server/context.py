@@ -94,8 +94,8 @@ class ServerContext:
         self.respond_now: Any = getattr(handler, "respond_now", None)
         #: The handler's task-free entry, when it has one (see ``Handler``).
         self.begin: Any = getattr(handler, "begin", None)
-        #: (connection, exchange) pairs whose synchronous answer waits for the loop's next
-        #: pass, answered there together (``protocol.HttpProtocol._answer_now``).
+        #: (connection, exchange) pairs whose dispatch waits for the loop's next pass, done
+        #: there together (``protocol.HttpProtocol._answer_now``).
         self.answers: list[tuple[Any, Any]] = []
 
 

@@ -402,8 +402,9 @@ class HttpProtocol(asyncio.Protocol):
         per request alike, most visibly in the kernel waking the client for each response.
         A pass of reads, then a pass of answers, keeps the client busy with one batch while
         the next is prepared. Started from here, an eager task keeps what it saves: ASGI hello
-        on 3.12 takes 94.2k instructions per request, against 103.9k for a lazy task. (With one connection alone, the later pass cost 3-6 µs of
-        latency: wrk -c1, p50 103 µs eagerly, 106-109 µs this way.)"""
+        on 3.12 takes 94.2k instructions per request, against 103.9k for a lazy task. (With
+        one connection alone, the later pass cost 3-6 µs of latency: wrk -c1, p50 103 µs
+        eagerly, 106-109 µs this way.)"""
         if self.exchange is not exchange:
             return  # aborted meanwhile
         self._answering = self._dispatching = True
@@ -840,7 +841,8 @@ class HttpProtocol(asyncio.Protocol):
 
 
 def _answer_all(context: ServerContext) -> None:
-    """The synchronous answers the last pass deferred, in the order their heads arrived."""
+    """The requests the last pass deferred (``_answer_now``), in the order their heads
+    arrived."""
     answers, context.answers = context.answers, []
     for protocol, exchange in answers:
         try:
