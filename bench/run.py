@@ -216,7 +216,7 @@ def _gunicorn(worker: str) -> Callable[[Ctx], Launch]:
             argv += ["--threads", "4"]
         if ctx.access_log:
             argv += ["--access-logfile", "-"]
-        return Launch(argv + [_target(ctx)])  # no --access-logfile: off by default
+        return Launch(argv + [_target(ctx)])  # (gunicorn's access log is off by default)
     return launch
 
 
