@@ -91,11 +91,14 @@ def make_handler(workload: str):  # type: ignore[no-untyped-def]
         from synack.apps.wsgi import WSGIHandler
 
         return WSGIHandler(wsgi_hello, threads=8)
+    import atexit
+    import shutil
     import tempfile
 
     from synack.apps.static import StaticFiles, StaticSettings
 
     root = tempfile.mkdtemp(prefix="synack-micro-")
+    atexit.register(shutil.rmtree, root, True)
     with open(f"{root}/1k.bin", "wb") as file:
         file.write(b"s" * 1024)
     return StaticFiles(root, StaticSettings())

@@ -43,7 +43,9 @@ def test_seeds_and_regressions_replay(name: str, path: Path) -> None:
                     reason="atheris has wheels for Linux x86-64 only")
 @pytest.mark.parametrize("name", TARGET_NAMES)
 def test_bounded_fuzz_run(name: str, tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT)]))
+    # libFuzzer ends the process without running atexit hooks: the targets' temporary trees go
+    # under tmp_path, which pytest removes, instead of piling up in /tmp.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SYNACK_PATH, str(ROOT)]), TMPDIR=str(tmp_path))
     command = [sys.executable, "-m", "tests.fuzz.fuzz", name, "--corpus", str(tmp_path / "corpus"),
                f"-runs={BOUNDED_RUNS[name]}", f"-max_total_time={BOUNDED_SECONDS}", "-seed=1",
                f"-artifact_prefix={tmp_path}/", "-print_final_stats=1"]
