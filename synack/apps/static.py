@@ -34,7 +34,7 @@ from urllib.parse import quote
 from ..h1 import reason_phrase
 from ..httpdate import clamp_to_http_date, format_http_date
 from ..logs import error_log
-from ..server.exchange import ClientDisconnected, Exchange, FieldBlock
+from ..server.exchange import ANSWER_BATCH, ClientDisconnected, Exchange, FieldBlock
 from .static_http import (
     ENCODINGS,
     Variant,
@@ -104,15 +104,16 @@ class _OpenFile:
     it was opened through the safe path walk, and its ready-made response head.
 
     ``respond_now`` serves it only after ``stat`` of the URL's path (following symlinks as
-    they are *now*) shows the very same file (device, inode, size, ctime) and the directory
-    that holds its precompressed siblings is unchanged; any difference drops the entry and
-    the request takes the full path. The bytes always come from the cached descriptor, whose
-    containment under the root was checked when it was opened, so a symlink swapped in since
-    can only make the identities differ, never make a file outside the root servable.
+    they are *now*, checked once per batch of answers) shows the very same file (device,
+    inode, size, ctime) and the directory that holds its precompressed siblings is
+    unchanged; any difference drops the entry and the request takes the full path. The
+    bytes always come from the cached descriptor, whose containment under the root was
+    checked when it was opened, so a symlink swapped in since can only make the identities
+    differ, never make a file outside the root servable.
     """
 
     __slots__ = ("fd", "path", "device", "inode", "size", "ctime_ns", "directory", "directory_key", "fields",
-                 "data")
+                 "data", "checked")
 
     def __init__(self, fd: int, path: str, status: os.stat_result, directory: str,
                  directory_key: tuple[int, int], fields: FieldBlock) -> None:
@@ -130,6 +131,9 @@ class _OpenFile:
         self.fields = fields
         #: The file's bytes, once they can be trusted to match its ctime (see ``_settled``).
         self.data: bytes | None = None
+        #: The batch of answers (``ANSWER_BATCH.number``) whose ``stat`` calls found the file
+        #: unchanged, or 0.
+        self.checked = 0
 
 
 @dataclass(frozen=True)
@@ -172,9 +176,11 @@ class StaticFiles:
 
     def respond_now(self, exchange: Exchange) -> bool:
         """Answer a plain GET/HEAD of a small file seen before, without a task or a coroutine:
-        two ``stat`` calls, and one ``pread`` until the file's bytes are kept (``_settled``).
-        Anything else (ranges, preconditions, a changed file or directory, precompressed
-        variants) returns False for the full path."""
+        two ``stat`` calls, once per batch of answers (``ANSWER_BATCH``: the batch's other
+        requests for the file were received before those calls, so they are as fresh for them),
+        and one ``pread`` until the file's bytes are kept (``_settled``). Anything else (ranges,
+        preconditions, a changed file or directory, precompressed variants) returns False for
+        the full path."""
         head = exchange.head
         entry = self._open_files.get(head.target)
         if entry is None:
@@ -186,17 +192,20 @@ class StaticFiles:
             # (The first byte first: no slice made for the usual names.)
             if (name[0] == _I and name[:3] == b"if-") or name == b"range":
                 return False
-        try:
-            status = os.stat(entry.path)
-            directory = os.stat(entry.directory)
-        except OSError:
-            self._forget(head.target)
-            return False
-        if (status.st_ctime_ns != entry.ctime_ns or status.st_ino != entry.inode or status.st_size != entry.size
-                or status.st_dev != entry.device or directory.st_mtime_ns != entry.directory_key[1]
-                or directory.st_ino != entry.directory_key[0]):
-            self._forget(head.target)
-            return False
+        batch = ANSWER_BATCH.number
+        if not batch or entry.checked != batch:
+            try:
+                status = os.stat(entry.path)
+                directory = os.stat(entry.directory)
+            except OSError:
+                self._forget(head.target)
+                return False
+            if (status.st_ctime_ns != entry.ctime_ns or status.st_ino != entry.inode or status.st_size != entry.size
+                    or status.st_dev != entry.device or directory.st_mtime_ns != entry.directory_key[1]
+                    or directory.st_ino != entry.directory_key[0]):
+                self._forget(head.target)
+                return False
+            entry.checked = batch
         if method == b"GET":
             data = entry.data
             if data is None:

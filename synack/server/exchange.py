@@ -32,6 +32,8 @@ __all__ = [
     "FileRange",
     "TlsInfo",
     "Settle",
+    "AnswerBatch",
+    "ANSWER_BATCH",
 ]
 
 HeaderList = Iterable[tuple[bytes, bytes]]
@@ -177,6 +179,33 @@ class Channel(Protocol):
         ...
 
 
+class AnswerBatch:
+    """Which batch of answers the driver is dispatching now, for ``respond_now``.
+
+    The driver answers synchronously only in batches: one loop callback answers every request
+    whose head an earlier pass read. All of a batch's requests were received before the batch
+    began, so whatever a handler checks about the world during the batch (that a cached file
+    is still the file its path names) is as fresh for every later request of the same batch
+    as a check of its own would be: each response still reflects a state between the
+    request's arrival and its answer. ``number`` is that batch's number (unique in the process,
+    never 0) while the batch runs, and 0 between batches; a handler may reuse a check made
+    under the same nonzero number and must check afresh otherwise.
+
+    One per process (several loops in threads included): a batch that starts sets a new
+    number and one that ends sets 0, so a number seen is never older than the batch seeing
+    it, and a reused check is never older than the requests it serves.
+    """
+
+    __slots__ = ("number",)
+
+    def __init__(self) -> None:
+        self.number = 0
+
+
+#: The current batch of answers (see ``AnswerBatch``); written by the driver only.
+ANSWER_BATCH = AnswerBatch()
+
+
 class Handler(Protocol):
     """The application side: an async callable taking an ``Exchange``.
 
@@ -187,7 +216,8 @@ class Handler(Protocol):
     handler that can answer without waiting for anything (a cached small file) completes the
     response there with ``start_response`` + ``complete_response`` and returns True, and no
     task is created for the request; False means "not now", and ``__call__`` runs as usual.
-    It must not raise for anything but a disconnected client.
+    It must not raise for anything but a disconnected client. It is called only from a batch
+    of answers (``ANSWER_BATCH``), and may check once per batch what holds for all of it.
 
     And it may define ``begin(exchange, settle)``, which the driver then calls instead of
     ``__call__``: the handler takes the request on without a task (one that waits for a

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import logging
 import sys
 from collections.abc import Awaitable
@@ -45,7 +46,7 @@ from ..h1 import (
 from ..logs import access_line, error_log, format_peer, rejected_line
 from . import sendfile
 from .context import ServerContext
-from .exchange import BodyError, ClientDisconnected, Exchange, RawStream, TlsInfo
+from .exchange import ANSWER_BATCH, BodyError, ClientDisconnected, Exchange, RawStream, TlsInfo
 from .metrics import FIRST_BUCKET, GET_SLOTS, OTHER_SLOTS, SLOTS, bucket_slot
 from .proxy import Forwarding
 from .stream import HIGH_WATER, UpgradedStream
@@ -842,13 +843,21 @@ class HttpProtocol(asyncio.Protocol):
 
 def _answer_all(context: ServerContext) -> None:
     """The requests the last pass deferred (``_answer_now``), in the order their heads
-    arrived."""
+    arrived: one batch of answers (``ANSWER_BATCH``)."""
     answers, context.answers = context.answers, []
-    for protocol, exchange in answers:
-        try:
-            protocol._answer_now(exchange)
-        except Exception:  # (as the loop would log a callback's): the others still go out
-            error_log.exception("error while answering a request")
+    ANSWER_BATCH.number = next(_BATCH_NUMBERS)
+    try:
+        for protocol, exchange in answers:
+            try:
+                protocol._answer_now(exchange)
+            except Exception:  # (as the loop would log a callback's): the others still go out
+                error_log.exception("error while answering a request")
+    finally:
+        ANSWER_BATCH.number = 0
+
+
+#: Numbers for ``ANSWER_BATCH``: unique, from 1 (``next`` on a count is atomic under the GIL).
+_BATCH_NUMBERS = itertools.count(1)
 
 
 #: Tasks can start eagerly (Python 3.12+): done from ``_answer_all``, a pass after the read.

@@ -1,6 +1,7 @@
 """Small files are answered from a cache of open descriptors (``StaticFiles.respond_now``):
 a plain GET/HEAD of a file seen before costs two stats and a pread (no pread once the file's
-last change is over a second old: its bytes are kept), with no task. The cache
+last change is over a second old: its bytes are kept), with no task; the stats once per batch
+of answers, for every request of the batch that names the file. The cache
 must never change what a client gets: every change to the file, its permissions, the
 symlinks on its path or its precompressed siblings is seen by the very next request, a file
 outside the root never leaks through it, and it holds a bounded number of descriptors."""
@@ -325,3 +326,102 @@ def test_the_client_leaving_mid_pipeline_is_harmless(served) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     sock.close()  # reset with responses unread
     assert _request(server, "/a.txt").body == b"a" * 1000
+
+
+# ----------------------------------------------------------------- one check per batch of answers
+# In process, on the driver harness: requests fed in one pass are answered in one batch.
+
+
+class _CountingStat:
+    """``os.stat`` counting the calls that name paths under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.real = os.stat
+        self.prefix = os.fsencode(root)
+        self.calls = 0
+
+    def __call__(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.fsencode(path).startswith(self.prefix):
+            self.calls += 1
+        return self.real(path, *args, **kwargs)
+
+
+def test_a_batch_checks_a_cached_file_once_and_the_next_batch_sees_a_change(tmp_path, monkeypatch) -> None:
+    from synack.apps.static import StaticFiles, StaticSettings
+    from synack.server.exchange import ANSWER_BATCH
+    from tests.server.harness import Harness, count_responses, run, settle
+
+    (tmp_path / "a.txt").write_bytes(b"version-1\n")
+    request = b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    async def body() -> None:
+        files = StaticFiles(str(tmp_path), StaticSettings())
+        harness = Harness(files)
+        connections = [harness.connect() for _ in range(6)]
+        protocol, transport = connections[0]
+        protocol.data_received(request)  # the full path, which caches the open file
+        await settle()
+        assert transport.take().endswith(b"\r\n\r\nversion-1\n")
+        stat = _CountingStat(tmp_path)
+        monkeypatch.setattr(os, "stat", stat)
+        for protocol, _ in connections:  # one pass: six requests, two of them pipelined
+            protocol.data_received(request * (3 if protocol is connections[0][0] else 1))
+        await settle()
+        answers = [transport.take() for _, transport in connections]
+        assert [count_responses(answer) for answer in answers] == [3, 1, 1, 1, 1, 1]
+        assert all(answer.count(b"\r\n\r\nversion-1\n") == count_responses(answer) for answer in answers)
+        assert stat.calls == 2  # the file and its directory, once for all eight
+        assert ANSWER_BATCH.number == 0  # between batches
+        (tmp_path / "a.txt").write_bytes(b"version-two\n")  # another size: another file
+        for protocol, _ in connections:
+            protocol.data_received(request)
+        await settle()
+        answers = [transport.take() for _, transport in connections]
+        assert all(answer.endswith(b"\r\n\r\nversion-two\n") for answer in answers), answers
+        assert stat.calls > 2  # checked again in the new batch (and found changed)
+        calls = stat.calls
+        for protocol, _ in connections:  # cached anew by the full path: one check again
+            protocol.data_received(request)
+        await settle()
+        assert all(transport.take().endswith(b"version-two\n") for _, transport in connections)
+        assert stat.calls - calls <= 2 + 2 * len(connections)  # (re-cached within this batch)
+        calls = stat.calls
+        for protocol, _ in connections:
+            protocol.data_received(request)
+        await settle()
+        assert all(transport.take().endswith(b"version-two\n") for _, transport in connections)
+        assert stat.calls - calls == 2
+
+    run(body)
+
+
+def test_outside_a_batch_every_answer_checks_the_file(tmp_path, monkeypatch) -> None:
+    # respond_now called directly (ANSWER_BATCH.number is 0) reuses no earlier check.
+    from synack.apps.static import StaticFiles, StaticSettings
+    from synack.server.exchange import ANSWER_BATCH
+    from tests.server.harness import Harness, run, settle
+
+    (tmp_path / "a.txt").write_bytes(b"alpha\n")
+
+    async def body() -> None:
+        files = StaticFiles(str(tmp_path), StaticSettings())
+        harness = Harness(files)
+        protocol, transport = harness.connect()
+        protocol.data_received(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        await settle()
+        transport.take()
+        stat = _CountingStat(tmp_path)
+        monkeypatch.setattr(os, "stat", stat)
+        entry = files._open_files[b"/a.txt"]
+        assert ANSWER_BATCH.number == 0
+        entry.checked = 0
+        for expected in (2, 4, 6):
+            protocol.data_received(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            # The driver answers in its batch; answer the queued request directly instead.
+            answers, harness.context.answers[:] = list(harness.context.answers), []
+            for _, exchange in answers:
+                assert files.respond_now(exchange)
+            assert stat.calls == expected
+        await settle()
+
+    run(body)
