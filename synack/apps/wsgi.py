@@ -93,9 +93,9 @@ _BASE_CONTEXT = contextvars.copy_context()
 #: threads awake are then blocked in the app, or too few for the load.
 BACKLOG_WAIT = 0.002
 
-#: While every thread is parked, a hand-out of fewer jobs than ``GATHER_JOBS`` waits for the
-#: loop's next pass (at most ``GATHER_PASSES`` times, and only while each pass brings more):
-#: one thread woken for a bigger batch. Each wake of a thread costs a pair of context switches
+#: A hand-out that would wake a parked thread for fewer jobs than ``GATHER_JOBS`` waits for
+#: the loop's next pass instead (at most ``GATHER_PASSES`` times, and only while each pass
+#: brings more): one thread woken for a bigger batch. Each wake of a thread costs a pair of context switches
 #: on the loop's core; gathering halved them under load (WSGI hello, wrk -c64: 0.19 → 0.10
 #: per request). With one request in flight, the next pass brings nothing, so the thread is
 #: woken one pass later than before.
