@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, unquote_to_bytes
 
 from ..compiled import mypyc_attr
@@ -37,15 +37,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: ASGI 3 with HTTP spec 2.4: ``send`` raises an OSError subclass (``ClientDisconnected``)
 #: once the client is gone, so frameworks need not poll ``receive`` for disconnects.
-ASGI_VERSION = "3.0"
-HTTP_SPEC_VERSION = "2.4"
+ASGI_VERSION: Final = "3.0"
+HTTP_SPEC_VERSION: Final = "2.4"
 
-_METHODS: dict[bytes, str] = {}
+_METHODS: Final[dict[bytes, str]] = {}
 #: Single bytes are looked for as ints: ``b"%" in data`` first tries to read b"%" as an int,
 #: and building (then clearing) that TypeError costs several times the search.
-_PERCENT = ord("%")
+_PERCENT: Final = ord("%")
 #: Copied (shallowly) into each scope; the per-extension dicts are empty and never written.
-_EXTENSIONS: dict[str, dict[str, Any]] = {
+_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {
     "http.response.pathsend": {},
     "http.response.zerocopysend": {},
     "http.response.trailers": {},
@@ -150,7 +150,10 @@ def _tls_extension(tls: TlsInfo) -> dict[str, Any]:
 # ---------------------------------------------------------------------- one request
 
 #: States of the response side, in order. Each ``send`` either moves forward or raises.
-_START, _BODY, _TRAILERS, _DONE = range(4)
+_START: Final = 0
+_BODY: Final = 1
+_TRAILERS: Final = 2
+_DONE: Final = 3
 _STATE_NAMES = ("START", "BODY", "TRAILERS", "DONE")
 
 #: Message types allowed in each state (for error messages; dispatch is in ``_Cycle.send``).

@@ -29,6 +29,7 @@ import resource
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import quote
 
 from ..h1 import reason_phrase
@@ -64,7 +65,7 @@ _LISTING_CSP = (b"content-security-policy", b"default-src 'none'; style-src 'uns
 _CONDITIONAL = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
 #: pchar characters left as they are when a path segment is put back into a URL.
 _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
-_I = ord("i")
+_I: Final = ord("i")
 #: Bodies up to this size are read and sent with their head in one write, not with sendfile.
 SMALL_FILE = 16 * 1024
 _COMPRESSED_SUFFIXES = tuple(suffix for _, suffix in ENCODINGS)

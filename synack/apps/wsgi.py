@@ -35,7 +35,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from time import monotonic as _monotonic
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from ..compiled import mypyc_attr
@@ -46,8 +46,9 @@ from ..server.exchange import ClientDisconnected, Exchange, Settle
 __all__ = ["WSGIHandler", "FileWrapper", "WSGIInput", "ThreadPool", "build_environ"]
 
 #: ``b"_" in name`` first tries b"_" as an int and clears the TypeError: an int is much cheaper.
-_UNDERSCORE, _PERCENT = ord("_"), ord("%")
-_PROTOCOLS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+_UNDERSCORE: Final = ord("_")
+_PERCENT: Final = ord("%")
+_PROTOCOLS: Final = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 
 #: Most entries in each of the bounded tables below: filled as values are met, emptied when
 #: full, so a client (or an app) cannot grow them without bound.
@@ -56,7 +57,7 @@ _TABLE_MAX = 512
 
 #: Request field name → its environ key (``HTTP_…``), or None for a field the environ does
 #: not carry under ``HTTP_`` (the parser's names are lowercased: one entry per name).
-_KEYS: dict[bytes, str | None] = {}
+_KEYS: Final[dict[bytes, str | None]] = {}
 
 
 def _environ_key(name: bytes) -> str | None:
@@ -86,7 +87,7 @@ _HOP_BY_HOP = frozenset(
 
 #: Each job runs in a fresh copy of the context this module was imported in (``copy()`` is
 #: O(1)): what an app sets in one request is never seen by the next on the same thread.
-_BASE_CONTEXT = contextvars.copy_context()
+_BASE_CONTEXT: Final = contextvars.copy_context()
 
 
 #: How long the oldest waiting job may wait before the pool wakes more threads (seconds): the
@@ -456,7 +457,7 @@ class FileWrapper:
 #: Every environ starts as a copy of this (a copy is a few times cheaper than building a dict
 #: of the same size key by key); ``build_environ`` overwrites the per-request values, so the
 #: keys keep this order.
-_TEMPLATE: dict[str, Any] = {
+_TEMPLATE: Final[dict[str, Any]] = {
     "REQUEST_METHOD": "", "SCRIPT_NAME": "", "PATH_INFO": "", "QUERY_STRING": "", "RAW_URI": "",
     "REQUEST_URI": "", "SERVER_NAME": "", "SERVER_PORT": "", "SERVER_PROTOCOL": "",
     "SERVER_SOFTWARE": "synack", "REMOTE_ADDR": "", "REMOTE_PORT": "",
@@ -464,7 +465,7 @@ _TEMPLATE: dict[str, Any] = {
     "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
     "wsgi.input_terminated": True, "wsgi.file_wrapper": None,
 }
-_METHOD_NAMES = {method: method.decode() for method in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS")}
+_METHOD_NAMES: Final = {method: method.decode() for method in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"PATCH", b"OPTIONS")}
 
 
 def build_environ(exchange: Exchange, body: Any, request_id: bool = False) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any
+from typing import Any, Final
 
 from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
@@ -42,10 +42,10 @@ from .writer import (
 
 __all__ = ["ServerConnection", "RequestState", "ResponseState", "FieldBlock"]
 
-_HEAD_END_LENIENT = re.compile(rb"\r?\n\r?\n")
-_CONNECTION_CLOSE = b"connection: close\r\n"
-_CONNECTION_KEEP_ALIVE = b"connection: keep-alive\r\n"
-_CHUNKED = b"transfer-encoding: chunked\r\n"
+_HEAD_END_LENIENT: Final = re.compile(rb"\r?\n\r?\n")
+_CONNECTION_CLOSE: Final = b"connection: close\r\n"
+_CONNECTION_KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
+_CHUNKED: Final = b"transfer-encoding: chunked\r\n"
 _CONTINUE = status_line(100) + b"\r\n"
 
 
@@ -117,35 +117,40 @@ class ResponseState(enum.Enum):
 
 # The enum members as module globals: the hot paths compare states many times per request,
 # and a global is about half the cost of an Enum class attribute lookup.
-_RQ_IDLE, _RQ_BODY, _RQ_DONE, _RQ_CLOSED, _RQ_ERROR = (
-    RequestState.IDLE, RequestState.BODY, RequestState.DONE, RequestState.CLOSED, RequestState.ERROR
-)
-_RS_IDLE, _RS_BODY, _RS_DONE, _RS_ERROR = (
-    ResponseState.IDLE, ResponseState.BODY, ResponseState.DONE, ResponseState.ERROR
-)
-_FRAMING_NONE, _FRAMING_LENGTH = Framing.NONE, Framing.LENGTH
+# (Final: the compiled build reads them as constants, not from the module's dict.)
+_RQ_IDLE: Final = RequestState.IDLE
+_RQ_BODY: Final = RequestState.BODY
+_RQ_DONE: Final = RequestState.DONE
+_RQ_CLOSED: Final = RequestState.CLOSED
+_RQ_ERROR: Final = RequestState.ERROR
+_RS_IDLE: Final = ResponseState.IDLE
+_RS_BODY: Final = ResponseState.BODY
+_RS_DONE: Final = ResponseState.DONE
+_RS_ERROR: Final = ResponseState.ERROR
+_FRAMING_NONE: Final = Framing.NONE
+_FRAMING_LENGTH: Final = Framing.LENGTH
 
-_NO_BODY_STATUSES = frozenset((204, 304))
+_NO_BODY_STATUSES: Final = frozenset((204, 304))
 #: Marks a response whose Content-Length was computed from the body passed to send_response.
-_BODY_AS_GIVEN = object()
+_BODY_AS_GIVEN: Final = object()
 #: Serialised lines of response fields already validated, by (name, value): most responses
 #: repeat the same fields (Content-Type, Server, Cache-Control ...), and the regex check costs
 #: several times the lookup. Only ordinary fields (never Content-Length, Transfer-Encoding or
 #: Connection), only exact ``bytes`` (hashed by content), bounded in count and line size;
 #: emptied when full.
-_FIELD_LINES: dict[tuple[bytes, bytes], bytes] = {}
-_FIELD_LINE_CACHE_SIZE = 512
-_FIELD_LINE_CACHE_BYTES = 256
+_FIELD_LINES: Final[dict[tuple[bytes, bytes], bytes]] = {}
+_FIELD_LINE_CACHE_SIZE: Final = 512
+_FIELD_LINE_CACHE_BYTES: Final = 256
 # name ": " value CRLF, value being field-vchar / SP / HTAB (RFC 9110 §5.5), not starting with
 # whitespace.
-_FIELD_LINE = re.compile(
+_FIELD_LINE: Final = re.compile(
     rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+: (?:[\x21-\x7e\x80-\xff][\t\x20-\x7e\x80-\xff]*)?\r\n"
 )
 
 
 #: ``content-length: N\r\n`` by N (an int, or the digits as bytes), for the sizes seen.
-_LENGTH_LINES: dict[int | bytes, bytes] = {}
-_LENGTH_LINE_CACHE_SIZE = 1024
+_LENGTH_LINES: Final[dict[int | bytes, bytes]] = {}
+_LENGTH_LINE_CACHE_SIZE: Final = 1024
 
 
 def _length_line(length: int | bytes) -> bytes:
@@ -653,7 +658,7 @@ class ServerConnection:
 
 #: Fields the driver adds to every response (``ServerConnection.default_headers``) unless the
 #: application sets its own.
-_DEFAULT_FIELD_NAMES = frozenset((b"date", b"server"))
+_DEFAULT_FIELD_NAMES: Final = frozenset((b"date", b"server"))
 
 
 def _without_field(block: bytes, lower_name: bytes) -> bytes:

@@ -7,6 +7,7 @@ Must not import asyncio, socket, ssl, os, time or logging.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from . import grammar
 from .errors import RemoteProtocolError
@@ -27,29 +28,31 @@ __all__ = [
 
 EMPTY_EOM = EndOfMessage()
 # Globals, not Enum attribute lookups (about half the cost) on the per-request path.
-_FRAMING_NONE, _FRAMING_LENGTH, _FRAMING_CHUNKED = Framing.NONE, Framing.LENGTH, Framing.CHUNKED
+_FRAMING_NONE: Final = Framing.NONE
+_FRAMING_LENGTH: Final = Framing.LENGTH
+_FRAMING_CHUNKED: Final = Framing.CHUNKED
 
 _BARE_LF_LINES = re.compile(rb"\r?\n")
 #: Fields that proxies use to name the client, scheme and host (RFC 7239 and the de-facto
 #: X-Forwarded-*): the Request says whether any is present, so that the driver, which believes
 #: them only from trusted peers, looks no further for the great majority of requests.
-_PROXY_FIELDS = frozenset(
+_PROXY_FIELDS: Final = frozenset(
     (b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port")
 )
-_SPECIAL = frozenset(
+_SPECIAL: Final = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 ) | _PROXY_FIELDS
-_STRICT_HEAD_FULLMATCH = grammar.STRICT_HEAD.fullmatch
-_STRICT_FIELDS = grammar.STRICT_FIELD.findall
-_REQUEST_LINE_PREFIX = grammar.REQUEST_LINE_PREFIX.fullmatch
-_TRANSFER_CODING = grammar.TRANSFER_CODING.fullmatch
-_valid_host = grammar.valid_host
+_STRICT_HEAD_FULLMATCH: Final = grammar.STRICT_HEAD.fullmatch
+_STRICT_FIELDS: Final = grammar.STRICT_FIELD.findall
+_REQUEST_LINE_PREFIX: Final = grammar.REQUEST_LINE_PREFIX.fullmatch
+_TRANSFER_CODING: Final = grammar.TRANSFER_CODING.fullmatch
+_valid_host: Final = grammar.valid_host
 #: Host values found valid (RFC 9110 §7.2) before: nearly every request on a server repeats one
 #: of a few, and a set lookup costs a twentieth of the grammar check for "name:port". Values up
 #: to _KNOWN_HOST_BYTES long only, at most _KNOWN_HOSTS_SIZE of them; emptied when full.
-_KNOWN_HOSTS: set[bytes] = set()
-_KNOWN_HOSTS_SIZE = 256
-_KNOWN_HOST_BYTES = 262  # a DNS name (253) plus ":" and a port
+_KNOWN_HOSTS: Final[set[bytes]] = set()
+_KNOWN_HOSTS_SIZE: Final = 256
+_KNOWN_HOST_BYTES: Final = 262  # a DNS name (253) plus ":" and a port
 
 
 def _host_ok(value: bytes) -> bool:

@@ -5,7 +5,7 @@ Must not import asyncio, socket, ssl, os, time or logging.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from . import grammar
 from .errors import LocalProtocolError, reason_phrase
@@ -19,7 +19,7 @@ __all__ = [
     "NoBodyWriter",
 ]
 
-_STATUS_LINES: dict[int, bytes] = {}
+_STATUS_LINES: Final[dict[int, bytes]] = {}
 
 
 def status_line(status: int, reason: bytes = b"") -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ..compiled import mypyc_attr
 from ..h1 import Data, EndOfMessage, FieldBlock, Headers, InformationalResponse, LocalProtocolError, Request
@@ -203,7 +203,7 @@ class AnswerBatch:
 
 
 #: The current batch of answers (see ``AnswerBatch``); written by the driver only.
-ANSWER_BATCH = AnswerBatch()
+ANSWER_BATCH: Final = AnswerBatch()
 
 
 class Handler(Protocol):
@@ -232,7 +232,9 @@ class Handler(Protocol):
     def __call__(self, exchange: Exchange) -> Awaitable[None]: ...
 
 
-_HEAD_IDLE, _HEAD_PENDING, _HEAD_SENT = 0, 1, 2
+_HEAD_IDLE: Final = 0
+_HEAD_PENDING: Final = 1
+_HEAD_SENT: Final = 2
 _REQUEST_BODY = RequestState.BODY  # a global: cheaper than the Enum attribute per body chunk
 
 

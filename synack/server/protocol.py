@@ -30,9 +30,9 @@ import contextvars
 import itertools
 import logging
 import sys
+import time
 from collections.abc import Awaitable
-from time import monotonic as _monotonic
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from ..h1 import (
     ConnectionClosed,
@@ -70,9 +70,19 @@ LINGER_TOTAL = 30.0
 Origin = tuple[tuple[str, int] | None, tuple[str, int] | None]
 
 # Phases, each with its own deadline (see the theory of operation above).
-_HEAD, _APP, _BODY, _WRITE, _FLUSH, _KEEPALIVE, _LINGER, _UPGRADED, _CLOSED = range(9)
-_FRAMING_NONE = Framing.NONE
-_RESPONSE_IDLE = ResponseState.IDLE
+# (Final: the compiled build reads them as constants, not from the module's dict.)
+_HEAD: Final = 0
+_APP: Final = 1
+_BODY: Final = 2
+_WRITE: Final = 3
+_FLUSH: Final = 4
+_KEEPALIVE: Final = 5
+_LINGER: Final = 6
+_UPGRADED: Final = 7
+_CLOSED: Final = 8
+_FRAMING_NONE: Final = Framing.NONE
+_RESPONSE_IDLE: Final = ResponseState.IDLE
+_monotonic: Final = time.monotonic
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -857,14 +867,14 @@ def _answer_all(context: ServerContext) -> None:
 
 
 #: Numbers for ``ANSWER_BATCH``: unique, from 1 (``next`` on a count is atomic under the GIL).
-_BATCH_NUMBERS = itertools.count(1)
+_BATCH_NUMBERS: Final = itertools.count(1)
 
 
 #: Tasks can start eagerly (Python 3.12+): done from ``_answer_all``, a pass after the read.
 _EAGER = sys.version_info >= (3, 12)
 #: Every request starts from the context the server was imported in (Context.copy() is O(1)),
 #: never from the task that happened to parse it.
-_BASE_CONTEXT = contextvars.copy_context()
+_BASE_CONTEXT: Final = contextvars.copy_context()
 
 
 def _request_line(request: Request) -> bytes:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 from .exchange import ClientDisconnected, Exchange
 
 __all__ = ["UpgradedStream", "StreamSink", "HIGH_WATER"]
 
 #: Unread input above this pauses reading from the socket until the application reads.
-HIGH_WATER = 256 * 1024
+HIGH_WATER: Final = 256 * 1024
 
 
 class StreamSink(Protocol):
