@@ -52,7 +52,7 @@ _PROTOCOLS: Final = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 
 #: Most entries in each of the bounded tables below: filled as values are met, emptied when
 #: full, so a client (or an app) cannot grow them without bound.
-_TABLE_MAX = 512
+_TABLE_MAX: Final = 512
 
 
 #: Request field name → its environ key (``HTTP_…``), or None for a field the environ does
@@ -76,7 +76,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # PEP 3333 §"Other HTTP Features": hop-by-hop headers are the server's business. An app's
 # "Connection: close" is honoured (the core closes after the response), the rest are errors.
-_HOP_BY_HOP = frozenset(
+_HOP_BY_HOP: Final = frozenset(
     ("keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
      "transfer-encoding", "upgrade")
 )
@@ -583,8 +583,8 @@ class _Response:
 #: Status lines and header names already checked (→ parsed status, encoded name), so an
 #: app's usual handful costs a lookup each. Only exact ``str`` keys are stored: a subclass
 #: could compare equal and behave differently.
-_STATUSES: dict[str, tuple[int, bytes]] = {}
-_NAMES: dict[str, bytes] = {}
+_STATUSES: Final[dict[str, tuple[int, bytes]]] = {}
+_NAMES: Final[dict[str, bytes]] = {}
 
 
 def _parse_status(status: str) -> tuple[int, bytes]:

@@ -871,7 +871,7 @@ _BATCH_NUMBERS: Final = itertools.count(1)
 
 
 #: Tasks can start eagerly (Python 3.12+): done from ``_answer_all``, a pass after the read.
-_EAGER = sys.version_info >= (3, 12)
+_EAGER: Final = sys.version_info >= (3, 12)
 #: Every request starts from the context the server was imported in (Context.copy() is O(1)),
 #: never from the task that happened to parse it.
 _BASE_CONTEXT: Final = contextvars.copy_context()
