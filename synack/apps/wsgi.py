@@ -96,10 +96,10 @@ BACKLOG_WAIT = 0.002
 
 #: A hand-out that would wake a parked thread for fewer jobs than ``GATHER_JOBS`` waits for
 #: the loop's next pass instead (at most ``GATHER_PASSES`` times, and only while each pass
-#: brings more): one thread woken for a bigger batch. Each wake of a thread costs a pair of context switches
-#: on the loop's core; gathering halved them under load (WSGI hello, wrk -c64: 0.19 → 0.10
-#: per request). With one request in flight, the next pass brings nothing, so the thread is
-#: woken one pass later than before.
+#: brings more): one thread woken for a bigger batch. Each wake of a thread costs a pair of
+#: context switches on the loop's core; gathering halved them under load (WSGI hello, wrk
+#: -c64: 0.19 → 0.10 per request). With one request in flight, the next pass brings nothing,
+#: so the thread is woken one pass later than before.
 GATHER_JOBS = 32
 GATHER_PASSES = 3
 
@@ -179,12 +179,13 @@ class ThreadPool:
             self._gathered += 1
             self._handing_out = True
             loop.call_soon(self._hand_out, loop)
-        elif parked:
-            self._gathered = 0
-            if jobs:
-                parked.pop().release()  # one more thread per batch; the ones awake take jobs too
-        elif not self._threads:
-            self._wake(1)  # the first
+        else:
+            self._gathered = 0  # (every hand-out that does not wait ends a gathering)
+            if parked:
+                if jobs:
+                    parked.pop().release()  # one more thread per batch; the ones awake take jobs too
+            elif not self._threads:
+                self._wake(1)  # the first
         if jobs and self._timer is None:
             self._timer = loop.call_later(BACKLOG_WAIT, self._check_backlog, loop)
 
