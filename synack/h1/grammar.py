@@ -21,8 +21,7 @@ __all__ = [
     "valid_host",
     "CONTENT_LENGTH",
     "TRANSFER_CODING",
-    "STRICT_HEAD",
-    "STRICT_FIELD",
+    "TARGET_BYTES",
 ]
 
 # tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
@@ -44,17 +43,9 @@ FIELD_VALUE = re.compile(rb"[\x20-\x7e\x80-\xff\t]*")
 # paths, so a request-line holding one is invalid (400, RFC 9112 §3).
 _TARGET_CHAR = rb"[\x21\x22\x24-\x7e]"
 
-# The fast path for a whole head in the strictest shape: request-line with an origin-form
-# target and HTTP/1.x, then zero or more CRLF field-name ":" field-value lines (RFC 9112 §2.1,
-# §3, §5). Groups: method, target, minor version, and the field block (starting with CRLF).
-# Linear: the value class excludes CR, so each line ends exactly where the next CRLF starts.
-# What does not match (obs-fold, bare LF, controls, other forms) takes the careful path.
-STRICT_HEAD = re.compile(
-    rb"(" + _TCHAR + rb"+) (/" + _TARGET_CHAR + rb"*) HTTP/1\.([0-9])((?:\r\n" + _TCHAR
-    + rb"+:[\t\x20-\x7e\x80-\xff]*)*)"
-)
-# The (name, value-with-OWS) pairs of a field block that STRICT_HEAD accepted.
-STRICT_FIELD = re.compile(rb"\r\n([^:]+):([^\r]*)")
+# The bytes _TARGET_CHAR admits, for ``bytes.translate``: the reader's fast path deletes them
+# from a target, and whatever is left is a byte the class refuses.
+TARGET_BYTES = bytes(byte for byte in range(256) if byte in (0x21, 0x22) or 0x24 <= byte <= 0x7E)
 
 # request-line = method SP request-target SP HTTP-version                (RFC 9112 §3)
 # method = token; HTTP-version = HTTP-name "/" DIGIT "." DIGIT           (RFC 9112 §2.3)

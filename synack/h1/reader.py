@@ -13,7 +13,7 @@ from . import grammar
 from .errors import RemoteProtocolError
 from .events import Data, EndOfMessage, Framing, Request
 from .headers import Headers, split_list
-from .limits import Limits
+from .limits import Limits, remember
 
 __all__ = [
     "parse_head",
@@ -42,8 +42,31 @@ _PROXY_FIELDS: Final = frozenset(
 _SPECIAL: Final = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect", b"upgrade")
 ) | _PROXY_FIELDS
-_STRICT_HEAD_FULLMATCH: Final = grammar.STRICT_HEAD.fullmatch
-_STRICT_FIELDS: Final = grammar.STRICT_FIELD.findall
+_TOKEN: Final = grammar.FIELD_NAME.fullmatch
+_VALUE: Final = grammar.FIELD_VALUE.fullmatch
+#: The methods the fast path takes without the token check (CONNECT needs the careful path).
+_KNOWN_METHODS: Final = frozenset((b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE"))
+_TARGET_BYTES: Final = grammar.TARGET_BYTES
+#: Kinds of field: one that shapes the exchange (in _SPECIAL), a proxy's, any other.
+_PLAIN: Final = 0
+_SHAPING: Final = 1
+_PROXY: Final = 2
+#: Field lines found valid before, with what the fast path makes of them: browsers and
+#: clients repeat most of their lines on every request, and a dict lookup costs a fraction of
+#: the checks. Only lines of the names in _CACHED_FIELDS, whose values are no secret (a lookup
+#: that hits is faster than one that misses, so a cached Cookie or Authorization line could be
+#: probed for by timing); at most _FIELD_ENTRY_SIZE lines of up to _FIELD_ENTRY_BYTES bytes,
+#: emptied when full.
+_FIELD_ENTRIES: Final[dict[bytes, tuple[tuple[bytes, bytes], tuple[bytes, bytes], int]]] = {}
+_FIELD_ENTRY_SIZE: Final = 512
+_FIELD_ENTRY_BYTES: Final = 256
+_CACHED_FIELDS: Final = frozenset((
+    b"host", b"user-agent", b"accept", b"accept-encoding", b"accept-language", b"accept-charset",
+    b"connection", b"keep-alive", b"cache-control", b"pragma", b"content-type", b"content-length",
+    b"transfer-encoding", b"expect", b"upgrade", b"te", b"dnt", b"upgrade-insecure-requests",
+    b"sec-fetch-dest", b"sec-fetch-mode", b"sec-fetch-site", b"sec-fetch-user", b"sec-ch-ua",
+    b"sec-ch-ua-mobile", b"sec-ch-ua-platform", b"priority", b"origin", b"x-requested-with",
+))
 _REQUEST_LINE_PREFIX: Final = grammar.REQUEST_LINE_PREFIX.fullmatch
 _TRANSFER_CODING: Final = grammar.TRANSFER_CODING.fullmatch
 _valid_host: Final = grammar.valid_host
@@ -235,70 +258,106 @@ def parse_head(head: bytes, limits: Limits) -> Request:
 
 
 def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Request:
-    """``parse_head(buffer[:end])`` without copying the head out of the receive buffer
-    when it takes the fast path.
+    """``parse_head(buffer[:end])``, by the fast path when the head has the common shape.
 
     Raises:
         RemoteProtocolError: with the status the violation calls for.
     """
-    match = _STRICT_HEAD_FULLMATCH(buffer, 0, end)
-    if match is not None and end <= limits.max_field_bytes:  # so no line can be over the limit
-        # The common case, validated by one regex: an origin-form HTTP/1.x request line and
-        # CRLF-separated "token:value" lines with nothing but field-vchars, SP and HTAB.
-        # tests/h1/test_head_paths.py holds this path to the same verdicts as the general one.
-        method, target, minor, block = match.groups()
-        pairs = _STRICT_FIELDS(block)
-        if (
-            method != b"CONNECT"
-            and len(pairs) <= limits.max_header_count
-            and (end <= limits.max_request_line or match.start(4) <= limits.max_request_line)
-        ):
-            items: list[tuple[bytes, bytes]] = []
-            special: list[tuple[bytes, bytes]] = []
-            forwarded = False
-            for name, value in pairs:
-                lower = name.lower()
-                value = value.strip(b" \t")
-                items.append((lower, value))
-                if lower in _SPECIAL:
-                    if lower in _PROXY_FIELDS:
-                        forwarded = True  # (read by server/proxy.py; nothing to decide here)
-                    else:
-                        special.append((lower, value))
-            version = b"1.0" if minor == b"0" else b"1.1"
-            path, _, query = target.partition(b"?")  # origin-form (RFC 9112 §3.2.1)
-            count = len(special)
-            if count == 1:
-                lower, value = special[0]
-                if lower == b"host" and (value in _KNOWN_HOSTS or _host_ok(value)):
-                    # Host and no other field that shapes the exchange (the common GET):
-                    # no body, the version's default persistence, no expectation, no upgrade.
-                    return Request(method, target, version, items, pairs, version == b"1.1", False,
-                                   _FRAMING_NONE, None, None, path, query, value, forwarded)
-            elif count == 2:
-                # Host and, either order, one plain Content-Length (the common POST: 1*DIGIT,
-                # bounded like CONTENT_LENGTH, within the body limit) or one one-token
-                # Connection (keep-alive or close, as browsers send it).
-                (lower, value), (other, second) = special
-                if lower != b"host":
-                    lower, value, other, second = other, second, lower, value
-                if lower == b"host" and (value in _KNOWN_HOSTS or _host_ok(value)):
-                    if other == b"content-length":
-                        if second.isdigit() and len(second) <= 18:
-                            declared = int(second)
-                            if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
-                                return Request(method, target, version, items, pairs, version == b"1.1", False,
-                                               _FRAMING_LENGTH if declared else _FRAMING_NONE, declared,
-                                               None, path, query, value, forwarded)
-                    elif other == b"connection":
-                        token = second.lower()
-                        if token == b"keep-alive" or token == b"close":
-                            return Request(method, target, version, items, pairs, token == b"keep-alive", False,
-                                           _FRAMING_NONE, None, None, path, query, value, forwarded)
-            return _build_request(
-                method, target, version, items, pairs, special, limits, path, query, None, forwarded
-            )
+    if end <= limits.max_field_bytes:  # (so no line can be over the limit)
+        # The common shape: an origin-form HTTP/1.0 or 1.1 request line and CRLF-separated
+        # "token:value" lines with nothing but field-vchars, SP and HTAB. Anything else (or
+        # anything wrong) takes the careful path, which names the fault.
+        # tests/h1/test_head_paths.py holds this path to the same verdicts as that one.
+        head = buffer[:end]
+        if type(head) is not bytes:
+            head = bytes(head)
+        lines = head.split(b"\r\n")
+        request_line = lines[0]
+        parts = request_line.split(b" ")
+        if len(parts) == 3 and len(lines) <= limits.max_header_count + 1:
+            method, target, version = parts
+            if version == b"HTTP/1.1":
+                version = b"1.1"
+            elif version == b"HTTP/1.0":
+                version = b"1.0"
+            elif len(version) == 8 and version[:7] == b"HTTP/1." and version[7:].isdigit():
+                version = b"1.1"  # RFC 9110 §2.5: a higher minor version is processed as 1.1
+            else:
+                return _parse_head_general(buffer, end, limits)
+            if (
+                target[:1] == b"/"
+                and not target.translate(None, _TARGET_BYTES)
+                and (method in _KNOWN_METHODS or (method != b"CONNECT" and _TOKEN(method) is not None))
+                and len(request_line) <= limits.max_request_line
+            ):
+                items: list[tuple[bytes, bytes]] = []
+                raw: list[tuple[bytes, bytes]] = []
+                special: list[tuple[bytes, bytes]] = []
+                forwarded = False
+                for line in lines[1:]:
+                    entry = _FIELD_ENTRIES.get(line)
+                    if entry is None:
+                        entry = _field_entry(line)
+                        if entry is None:
+                            return _parse_head_general(buffer, end, limits)
+                    pair, raw_pair, kind = entry
+                    items.append(pair)
+                    raw.append(raw_pair)
+                    if kind:
+                        if kind == _PROXY:
+                            forwarded = True  # (read by server/proxy.py; nothing to decide here)
+                        else:
+                            special.append(pair)
+                path, _, query = target.partition(b"?")  # origin-form (RFC 9112 §3.2.1)
+                count = len(special)
+                if count == 1:
+                    lower, value = special[0]
+                    if lower == b"host" and (value in _KNOWN_HOSTS or _host_ok(value)):
+                        # Host and no other field that shapes the exchange (the common GET):
+                        # no body, the version's default persistence, no expectation, no upgrade.
+                        return Request(method, target, version, items, raw, version == b"1.1", False,
+                                       _FRAMING_NONE, None, None, path, query, value, forwarded)
+                elif count == 2:
+                    # Host and, either order, one plain Content-Length (the common POST: 1*DIGIT,
+                    # bounded like CONTENT_LENGTH, within the body limit) or one one-token
+                    # Connection (keep-alive or close, as browsers send it).
+                    (lower, value), (other, second) = special
+                    if lower != b"host":
+                        lower, value, other, second = other, second, lower, value
+                    if lower == b"host" and (value in _KNOWN_HOSTS or _host_ok(value)):
+                        if other == b"content-length":
+                            if second.isdigit() and len(second) <= 18:
+                                declared = int(second)
+                                if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
+                                    return Request(method, target, version, items, raw, version == b"1.1", False,
+                                                   _FRAMING_LENGTH if declared else _FRAMING_NONE, declared,
+                                                   None, path, query, value, forwarded)
+                        elif other == b"connection":
+                            token = second.lower()
+                            if token == b"keep-alive" or token == b"close":
+                                return Request(method, target, version, items, raw, token == b"keep-alive", False,
+                                               _FRAMING_NONE, None, None, path, query, value, forwarded)
+                return _build_request(
+                    method, target, version, items, raw, special, limits, path, query, None, forwarded
+                )
     return _parse_head_general(buffer, end, limits)
+
+
+def _field_entry(line: bytes) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes], int] | None:
+    """A field line's ((lowercased name, value), (name, value), kind), or None when the line
+    is not a plain "token:value" one; remembered when its name is in _CACHED_FIELDS."""
+    name, colon, value = line.partition(b":")
+    if not colon or _TOKEN(name) is None or _VALUE(value) is None:
+        return None
+    value = value.strip(b" \t")
+    lower = name.lower()
+    kind = _PLAIN
+    if lower in _SPECIAL:
+        kind = _PROXY if lower in _PROXY_FIELDS else _SHAPING
+    entry = ((lower, value), (name, value), kind)
+    if lower in _CACHED_FIELDS and len(line) <= _FIELD_ENTRY_BYTES:
+        remember(_FIELD_ENTRIES, _FIELD_ENTRY_SIZE, line, entry)
+    return entry
 
 
 def _parse_head_general(buffer: bytes | bytearray, end: int, limits: Limits) -> Request:

@@ -1,23 +1,30 @@
 """The two request-head paths in reader.py give the same verdict: the fast path of
-``parse_head_in`` (one regex over a strictly shaped head, then inline Host/Content-Length
-checks) and the general path (``_parse_head_general``: line by line, then ``_build_request``).
+``parse_head_in`` (split into lines; the request line checked piece by piece; each field line
+looked up among the lines found valid before, else checked and, for names whose values are no
+secret, remembered; then inline Host/Content-Length checks) and the general path
+(``_parse_head_general``: line by line, then ``_build_request``).
 
-Each generated head is strictly shaped, so ``parse_head_in`` takes its fast path (asserted);
-the general path is called directly. Both must produce an equal ``Request`` (every dataclass
-field, the raw names through ``Headers.raw_items``) or a RemoteProtocolError with the same
-status.
+Each generated head is strictly shaped, so ``parse_head_in`` takes its fast path (asserted:
+it never falls back to the general path but for CONNECT); the general path is called
+directly. Both must produce an equal ``Request`` (every dataclass field, the raw names through
+``Headers.raw_items``) or a RemoteProtocolError with the same status, and so must a second
+parse of the same head, from the remembered lines.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from synack.h1 import Limits, RemoteProtocolError, Request, grammar
+from synack.h1 import Limits, RemoteProtocolError, Request, reader
 from synack.h1.reader import _parse_head_general, parse_head_in
 
 SETTINGS = settings(
@@ -124,7 +131,7 @@ def verdict(parse: Any, head: bytes, limits: Limits) -> tuple[str, Any]:
 
 def facts(request: Request) -> dict[str, Any]:
     """Every field of the event. ``raw_fields`` is compared as the raw names it stands for
-    (the fast path keeps the values unstripped there; only the names are ever read)."""
+    (only the names are ever read)."""
     result: dict[str, Any] = {}
     for item in dataclasses.fields(request):
         if item.name == "_headers":
@@ -144,19 +151,121 @@ def facts(request: Request) -> dict[str, Any]:
 @example(head=b"GET / HTTP/1.0\r\nHost: [::1]:80", limits=Limits())
 @example(head=b"PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 0000000000000000003", limits=Limits())
 def test_fast_and_general_paths_agree(head: bytes, limits: Limits) -> None:
-    assert grammar.STRICT_HEAD.fullmatch(head) is not None, "the head must take the fast path"
-    fast = verdict(parse_head_in, head, limits)
     general = verdict(_parse_head_general, head, limits)
+    with fallbacks() as calls:
+        fast = verdict(parse_head_in, head, limits)
+        again = verdict(parse_head_in, head, limits)  # (the remembered lines, this time)
+    assert calls == ([head, head] if beyond_the_fast_path(head, limits) else []), "the head must take the fast path"
     assert fast == general
+    assert again == general
+
+
+def beyond_the_fast_path(head: bytes, limits: Limits) -> bool:
+    """What sends a strictly shaped head to the general path: CONNECT, or a bound exceeded."""
+    lines = head.split(b"\r\n")
+    return (head.startswith(b"CONNECT ") or len(lines[0]) > limits.max_request_line
+            or len(lines) - 1 > limits.max_header_count or len(head) > limits.max_field_bytes)
+
+
+@contextmanager
+def fallbacks() -> Iterator[list[bytes]]:
+    """The heads ``parse_head_in`` hands to the general path meanwhile."""
+    calls: list[bytes] = []
+    general = reader._parse_head_general
+
+    def spy(buffer: bytes, end: int, limits: Limits) -> Request:
+        calls.append(bytes(buffer[:end]))
+        return general(buffer, end, limits)
+
+    with mock.patch.object(reader, "_parse_head_general", spy):
+        yield calls
 
 
 def test_the_fast_path_returns_early_for_the_common_heads() -> None:
     # The generated heads above must exercise the fast path's own Request construction, not
-    # only its fall-through to _build_request: these heads take the early returns (their
-    # Request has unstripped raw values, which only the fast path produces).
+    # only its fall-through to _build_request: these heads take the early returns.
     for head in (b"GET / HTTP/1.1\r\nHost: h ", b"POST / HTTP/1.1\r\nHost: h \r\nContent-Length: 3",
-                 b"GET / HTTP/1.1\r\nHost: h \r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https"):
-        request = parse_head_in(head, len(head), Limits())
-        assert request.raw_fields[0] == (b"Host", b" h "), head
-        assert facts(request) == facts(_parse_head_general(head, len(head), Limits()))
+                 b"GET / HTTP/1.1\r\nHost: h \r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https",
+                 b"GET / HTTP/1.1\r\nConnection: close\r\nHost: h"):
+        expected = facts(_parse_head_general(head, len(head), Limits()))
+        with mock.patch.object(reader, "_build_request", side_effect=AssertionError("not early")), \
+                mock.patch.object(reader, "_parse_head_general", side_effect=AssertionError("not fast")):
+            request = parse_head_in(head, len(head), Limits())
+        assert facts(request) == expected, head
         assert request.forwarded == (b"Forwarded" in head)
+
+
+# ---------------------------------------------------------------------- remembered field lines
+
+
+@pytest.fixture
+def empty_cache() -> Iterator[dict[bytes, Any]]:
+    saved = dict(reader._FIELD_ENTRIES)
+    reader._FIELD_ENTRIES.clear()
+    yield reader._FIELD_ENTRIES
+    reader._FIELD_ENTRIES.clear()
+    reader._FIELD_ENTRIES.update(saved)
+
+
+def test_lines_of_common_fields_are_remembered_and_secrets_never(empty_cache: dict[bytes, Any]) -> None:
+    # A remembered line is answered faster than a new one, which a client could time to learn
+    # whether somebody else sent it: only fields whose values are no secret are remembered.
+    head = (b"GET /a HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n"
+            b"Cookie: session=s3cret\r\nAuthorization: Bearer t0ken\r\nX-Api-Key: k3y\r\n"
+            b"Proxy-Authorization: Basic eDp5\r\nReferer: https://example.com/?token=t")
+    request = parse_head_in(head, len(head), Limits())
+    assert request.headers.get(b"cookie") == b"session=s3cret"
+    assert sorted(empty_cache) == [b"Accept: */*", b"Host: example.com", b"User-Agent: curl/8.5.0"]
+    assert empty_cache[b"User-Agent: curl/8.5.0"][:2] == ((b"user-agent", b"curl/8.5.0"), (b"User-Agent", b"curl/8.5.0"))
+    # The second parse takes the remembered lines and gives the same request.
+    again = parse_head_in(head, len(head), Limits())
+    assert facts(again) == facts(request)
+
+
+def test_the_remembered_lines_are_bounded(empty_cache: dict[bytes, Any]) -> None:
+    long_agent = b"User-Agent: " + b"x" * reader._FIELD_ENTRY_BYTES
+    for number in range(reader._FIELD_ENTRY_SIZE + 10):
+        head = b"GET / HTTP/1.1\r\nHost: host%d.example\r\n%s" % (number, long_agent)
+        parse_head_in(head, len(head), Limits())
+        assert len(empty_cache) <= reader._FIELD_ENTRY_SIZE
+    assert long_agent not in empty_cache  # (over _FIELD_ENTRY_BYTES: never remembered)
+    assert b"Host: host%d.example" % (reader._FIELD_ENTRY_SIZE + 9) in empty_cache
+
+
+def test_a_remembered_line_still_obeys_the_limits(empty_cache: dict[bytes, Any]) -> None:
+    head = b"GET / HTTP/1.1\r\nHost: a-rather-long-host-name.example\r\nAccept: */*"
+    parse_head_in(head, len(head), Limits())
+    assert b"Host: a-rather-long-host-name.example" in empty_cache
+    with pytest.raises(RemoteProtocolError) as error:
+        parse_head_in(head, len(head), Limits(max_field_bytes=30))
+    assert error.value.status == 431
+    with pytest.raises(RemoteProtocolError) as error:
+        parse_head_in(head, len(head), Limits(max_header_count=1))
+    assert error.value.status == 431
+
+
+@pytest.mark.parametrize("line", [
+    b"Host : example.com",  # whitespace before the colon (RFC 9112 §5.1: 400)
+    b" Host: example.com",  # obs-fold at the start
+    b"Host: exa\x00mple.com",
+    b"Host: exa\rmple.com",
+    b"Host: exa\nmple.com",
+    b"Host: exa\x7fmple.com",
+    b"Host example.com",
+    b"H@st: example.com",
+])
+def test_an_invalid_line_is_never_remembered(empty_cache: dict[bytes, Any], line: bytes) -> None:
+    head = b"GET / HTTP/1.1\r\n" + line
+    assert verdict(parse_head_in, head, Limits()) == verdict(_parse_head_general, head, Limits())
+    assert verdict(parse_head_in, head, Limits())[0] == "error"
+    assert empty_cache == {}
+
+
+@pytest.mark.parametrize("line", [
+    b"get / HTTP/1.1", b"PROPFIND /a HTTP/1.1", b"GET / HTTP/1.9", b"GET /a#b HTTP/1.1", b"GET  / HTTP/1.1",
+    b"GET / HTTP/1.1 ", b"GET /\x80 HTTP/1.1", b"GET / HTTP/2.0", b"GET / http/1.1", b"CONNECT a:1 HTTP/1.1",
+    b"GET http://a/b HTTP/1.1", b"OPTIONS * HTTP/1.1", b"G\x00T / HTTP/1.1", b"GET /\r HTTP/1.1",
+])
+def test_request_lines_get_the_general_verdict(line: bytes) -> None:
+    head = line + b"\r\nHost: h"
+    assert verdict(parse_head_in, head, Limits()) == verdict(_parse_head_general, head, Limits())
