@@ -169,7 +169,8 @@ _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 class _Cycle:
     """One request's receive/send pair, enforcing the ASGI message order."""
 
-    __slots__ = ("exchange", "state", "request_sent", "trailers", "pending_trailers", "streaming", "_finished")
+    __slots__ = ("exchange", "state", "request_sent", "trailers", "pending_trailers", "streaming", "status",
+                 "headers", "_finished")
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
@@ -182,6 +183,10 @@ class _Cycle:
         self.pending_trailers: list[tuple[bytes, bytes]]
         #: Part of the body has gone out (so the one-write path no longer applies).
         self.streaming = False
+        #: The status and header fields of ``http.response.start``: given to the exchange
+        #: with the whole body (``Exchange.respond``), or when the body starts streaming.
+        self.status: int
+        self.headers: Any
         #: Resolved when the response is complete (wakes a parked ``receive``).
         self._finished: asyncio.Future[None] | None = None
 
@@ -242,11 +247,11 @@ class _Cycle:
                 and not message.get("more_body", False)
             ):
                 # The common case, done without further coroutines: head and whole body in
-                # one write.
+                # one call and one write.
                 self.state = _DONE
                 if self._finished is not None:
                     self._complete()
-                exchange.complete_response(body)
+                exchange.respond(self.status, self.headers, body)
                 return
             await self._body(message)
         elif state == _START and kind == "http.response.start":
@@ -257,13 +262,13 @@ class _Cycle:
                 raise ASGIProtocolError(
                     f"http.response.start 'status' must be an int from 200 to 999, got {status!r}"
                 )
-            headers = _headers(message.get("headers", ()))
+            self.headers = _headers(message.get("headers", ()))
+            self.status = status
             if message.get("trailers", False):
                 self.trailers = True
                 self.pending_trailers = []
                 exchange.after_handler = self.finish
             self.state = _BODY
-            exchange.start_response(status, headers)
         elif state == _START and kind == "http.response.early_hint":
             if exchange.disconnected:
                 raise ClientDisconnected("client disconnected")
@@ -284,13 +289,20 @@ class _Cycle:
                 f" expected {_EXPECTED[state]}"
             )
 
+    def _stream(self) -> None:
+        """The body goes out in more than one piece: the head goes first (held by the
+        exchange until the first body bytes)."""
+        if not self.streaming:
+            self.streaming = True
+            self.exchange.start_response(self.status, self.headers)
+
     async def _body(self, message: Message) -> None:
-        self.streaming = True
         body = message.get("body", b"")
         if type(body) is not bytes:
             if not isinstance(body, (bytearray, memoryview)):
                 raise ASGIProtocolError(f"http.response.body 'body' must be bytes, got {type(body).__name__}")
             body = bytes(body)
+        self._stream()
         more = bool(message.get("more_body", False))
         if more:
             await self.exchange.send_body(body, more=True)
@@ -332,7 +344,7 @@ class _Cycle:
             os.lseek(descriptor, offset + count, os.SEEK_SET)
 
     async def _send_file(self, file: Any, offset: int, count: int, more: bool) -> None:
-        self.streaming = True
+        self._stream()
         if not more:
             if self.trailers:
                 self.state = _TRAILERS

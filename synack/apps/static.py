@@ -221,8 +221,7 @@ class StaticFiles:
                     entry.data = data
         else:
             data = b""
-        exchange.start_response(200, entry.fields)
-        exchange.complete_response(data)
+        exchange.respond(200, entry.fields, data)
         return True
 
     def _remember(self, target: bytes, url_path: str, opened: Opened, real_dir: str, fields: Fields) -> None:

@@ -247,8 +247,7 @@ async def _refuse(exchange: Exchange, status: int, reason: str,
     (bytes the client may have sent after the handshake are not parsed as HTTP)."""
     if error_log.isEnabledFor(logging.INFO):
         error_log.info("refused WebSocket handshake from %s: %d %s", _peer(exchange), status, reason)
-    exchange.start_response(status, [_TEXT_PLAIN, _CLOSE, *(headers or ())])
-    exchange.complete_response(reason.encode() + b"\n")
+    exchange.respond(status, [_TEXT_PLAIN, _CLOSE, *(headers or ())], reason.encode() + b"\n")
 
 
 def _peer(exchange: Exchange) -> str:
@@ -502,9 +501,8 @@ class _Session:
         self._wake()
         exchange = self.exchange
         if not exchange.response_started and not exchange.disconnected:
-            exchange.start_response(403, [_TEXT_PLAIN])
             try:
-                exchange.complete_response(b"WebSocket connection refused\n")
+                exchange.respond(403, [_TEXT_PLAIN], b"WebSocket connection refused\n")
             except ClientDisconnected:
                 pass
 

@@ -35,6 +35,7 @@ from .writer import (
     CloseWriter,
     LengthWriter,
     NoBodyWriter,
+    _STATUS_LINES,
     check_field,
     encode_fields,
     status_line,
@@ -275,6 +276,7 @@ class ServerConnection:
         raise RemoteProtocolError("cannot read after a protocol error")
 
     def _next_head(self) -> Request | ConnectionClosed | Signal:
+        request = None
         held = self._held
         if held is not None:
             # The usual case: a whole head at the start of what one read returned, parsed
@@ -298,38 +300,38 @@ class ServerConnection:
                     # (slicing the held bytes for each request would copy the rest each time).
                     self._held = None
                     self._buffer += memoryview(held)[start:]
-                return self._head_parsed(request)
-            self._spill()
-        buffer = self._buffer
-        # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
-        if buffer and buffer[0] == 13:  # (a CR first: looked at as an int, no slice made)
-            while buffer[:2] == b"\r\n":
-                del buffer[:2]
-        if self.limits.allow_bare_lf:
-            # Empty lines may then end in CRLF or LF, in any mix ("\n\r\n" is two of them).
-            while buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
-                del buffer[: 1 if buffer[0] == 10 else 2]
-            match = _HEAD_END_LENIENT.search(buffer, self._search_from)
-            end, skip = (match.start(), match.end()) if match else (-1, 0)
-        else:
-            end = buffer.find(b"\r\n\r\n", self._search_from)
-            skip = end + 4
-        if end < 0:
-            return self._incomplete_head()
-        if end > self.limits.max_head_bytes:
-            # Same verdict as when the head arrives in pieces: 414, bare LF, then 431.
-            check_head_prefix(buffer, self.limits)
-            raise RemoteProtocolError(
-                f"request head too large (limit {self.limits.max_head_bytes} bytes)", 431
-            )
-        try:
-            request = parse_head_in(buffer, end, self.limits)  # straight from the buffer
-        finally:
-            del buffer[:skip]
-        self._search_from = 0
-        return self._head_parsed(request)
-
-    def _head_parsed(self, request: Request) -> Request:
+            else:
+                self._spill()
+        if request is None:
+            buffer = self._buffer
+            # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the
+            # request-line.
+            if buffer and buffer[0] == 13:  # (a CR first: looked at as an int, no slice made)
+                while buffer[:2] == b"\r\n":
+                    del buffer[:2]
+            if self.limits.allow_bare_lf:
+                # Empty lines may then end in CRLF or LF, in any mix ("\n\r\n" is two of them).
+                while buffer[:1] == b"\n" or buffer[:2] == b"\r\n":
+                    del buffer[: 1 if buffer[0] == 10 else 2]
+                match = _HEAD_END_LENIENT.search(buffer, self._search_from)
+                end, skip = (match.start(), match.end()) if match else (-1, 0)
+            else:
+                end = buffer.find(b"\r\n\r\n", self._search_from)
+                skip = end + 4
+            if end < 0:
+                return self._incomplete_head()
+            if end > self.limits.max_head_bytes:
+                # Same verdict as when the head arrives in pieces: 414, bare LF, then 431.
+                check_head_prefix(buffer, self.limits)
+                raise RemoteProtocolError(
+                    f"request head too large (limit {self.limits.max_head_bytes} bytes)", 431
+                )
+            try:
+                request = parse_head_in(buffer, end, self.limits)  # straight from the buffer
+            finally:
+                del buffer[:skip]
+            self._search_from = 0
+        # The head is parsed: the request's body comes next.
         self.request = request
         self.response_status = 0
         self._keep_alive = request.keep_alive
@@ -489,7 +491,8 @@ class ServerConnection:
             self._keep_alive = False
         if self.request_state is _RQ_ERROR:
             self._keep_alive = False
-        fields = [status_line(status, reason), self.default_headers]
+        line = None if reason else _STATUS_LINES.get(status)  # (the cached line, without the call)
+        fields = [line or status_line(status, reason), self.default_headers]
         length: bytes | None = None
         chunked = False
         field_line = _FIELD_LINE.fullmatch

@@ -465,6 +465,29 @@ class Exchange:
         """A head was given and nothing has been written yet."""
         return self._head_state == _HEAD_PENDING
 
+    def respond(self, status: int, headers: HeaderList, data: bytes, reason: bytes = b"") -> None:
+        """``start_response`` and ``complete_response`` in one call: a whole small response,
+        head and body, in one write (the hot path of adapters that have it all at once).
+
+        Raises:
+            ClientDisconnected: the client is gone.
+            LocalProtocolError: the response already started, or the head or body breaks
+                HTTP (nothing has been written).
+        """
+        channel = self._channel
+        if channel.closed:  # (a closing transport drops the write; the loss is reported next)
+            raise ClientDisconnected("client disconnected")
+        if self._head_state != _HEAD_IDLE:
+            raise LocalProtocolError("response already started")
+        self._status = status
+        self._headers = headers
+        self._reason = reason
+        payload = self._connection.send_response(status, headers, data, reason)
+        self._head_state = _HEAD_SENT
+        self._ended = True
+        self.bytes_sent += len(data)
+        channel.finish(self, payload)
+
     def complete_response(self, data: bytes) -> None:
         """Head (pending) plus the whole body in one write, without the coroutine: the
         common small response. Only valid while ``head_pending``.
