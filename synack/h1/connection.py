@@ -364,14 +364,6 @@ class ServerConnection:
         self._search_from = max(0, size - 3)
         return NEED_DATA
 
-    def skip_empty_body(self) -> None:
-        """Consume the EndOfMessage of a request whose framing is ``Framing.NONE`` (what the
-        next ``next_event()`` would return), without building the event."""
-        if self.request_state is _RQ_BODY and self._reader is None:
-            self.request_state = _RQ_DONE
-        else:
-            raise LocalProtocolError("skip_empty_body() needs a request without a body")
-
     def _next_body(self) -> Data | EndOfMessage | Signal:
         reader = self._reader
         if reader is None:
@@ -642,7 +634,10 @@ class ServerConnection:
         """Start the next cycle if this exchange is complete and the connection may be reused
         (skipping an unread request body that is already buffered). Returns whether it did."""
         if self.request_state is _RQ_BODY:
-            self.discard_buffered_body()
+            if self._reader is None:
+                self.request_state = _RQ_DONE  # (no body: its EndOfMessage, without the event)
+            else:
+                self.discard_buffered_body()
         if (
             self.request_state is not _RQ_DONE
             or self.response_state is not _RS_DONE

@@ -331,9 +331,8 @@ class HttpProtocol(asyncio.Protocol):
         waiting to be parsed (the caller loops instead of recursing, so a long pipeline of
         quick answers cannot exhaust the stack)."""
         connection = self.connection
+        # (A request without a body leaves its EndOfMessage unread: next_cycle() skips it.)
         body_done = request.framing is _FRAMING_NONE
-        if body_done:
-            connection.skip_empty_body()
         self.phase = _APP
         self.deadline = 0.0
         context = self.context
