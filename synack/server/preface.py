@@ -122,7 +122,11 @@ async def _answer_plain_http(context: ServerContext, sock: socket.socket, first:
     answer = error_response(ServerConnection(context.limits), 400,
                             "this port speaks HTTPS: use an https:// URL")
     if context.access_log:
-        context.access_write(rejected_line(client, context.log_time, 400))
+        custom = context.access_custom
+        if custom is not None:  # (--access-log-format, or JSON: a status field, not a message)
+            custom.rejected(client, context.log_time, 400)
+        else:
+            context.access_write(rejected_line(client, context.log_time, 400))
     try:
         await context.loop.sock_sendall(sock, answer)
     except OSError:

@@ -77,6 +77,28 @@ def test_plain_http_on_the_tls_port_gets_400_and_a_clean_close(server_factory, c
         reader.expect_eof()  # a FIN, not a reset and not a hang
 
 
+@pytest.mark.parametrize("log_format", [["--log-format", "json"], ["--access-log-format", "{status}|{client}|{method}"]],
+                         ids=["json", "custom"])
+def test_plain_http_on_the_tls_port_is_logged_as_a_rejected_request(server_factory, certs: Certificates,
+                                                                     tmp_path, log_format: list[str]) -> None:
+    # The same entry as for a head the parser rejects: fields to query, not a text message.
+    log = tmp_path / "access.log"
+    server = server_factory(["deploy_app:app", "--ssl-certfile", str(certs.server_pem), "--access-log", str(log),
+                             *log_format])
+    with server.connect() as sock:
+        sock.sendall(get(b"/"))
+        assert Reader(sock).response().status == 400
+    assert server.stop() == 0
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1, lines
+    if log_format[0] == "--log-format":
+        entry = json.loads(lines[0])
+        assert (entry["status"], entry["client"], entry["method"]) == (400, "127.0.0.1", None), entry
+        assert "message" not in entry, entry
+    else:
+        assert lines == ["400|127.0.0.1|-"]
+
+
 def test_neither_tls_nor_http_is_closed_cleanly(server_factory, certs: Certificates) -> None:
     server = server_factory(["deploy_app:app", "--ssl-certfile", str(certs.server_pem)])
     with server.connect() as sock:
