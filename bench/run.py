@@ -87,6 +87,8 @@ class Workload:
 WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     Workload("asgi_hello", "asgi", 'GET / → 200 "Hello, world!" (raw ASGI app)', "/",
              app="bench.apps.hello_asgi:app", expect_body=HELLO),
+    Workload("asgi_browser", "asgi", 'GET / with 8 browser header lines → 200 "Hello, world!" (raw ASGI app)',
+             "/", app="bench.apps.hello_asgi:app", lua="browser_headers.lua", expect_body=HELLO, default=False),
     Workload("wsgi_hello", "wsgi", 'GET / → 200 "Hello, world!" (raw WSGI app)', "/",
              app="bench.apps.hello_wsgi:app", expect_body=HELLO),
     Workload("post_64k", "asgi", "POST / with a 64 KiB body → 200 with its length (ASGI echo)",
