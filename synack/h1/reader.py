@@ -7,7 +7,7 @@ Must not import asyncio, socket, ssl, os, time or logging.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 from . import grammar
 from .errors import RemoteProtocolError
@@ -57,7 +57,9 @@ _PROXY: Final = 2
 #: that hits is faster than one that misses, so a cached Cookie or Authorization line could be
 #: probed for by timing); at most _FIELD_ENTRY_SIZE lines of up to _FIELD_ENTRY_BYTES bytes,
 #: emptied when full.
-_FIELD_ENTRIES: Final[dict[bytes, tuple[tuple[bytes, bytes], tuple[bytes, bytes], int]]] = {}
+#: (The pairs are typed Any: compiled, a tuple[bytes, bytes] would be unboxed from the entry
+#: and boxed again, a new tuple per line, where the remembered one itself can be handed out.)
+_FIELD_ENTRIES: Final[dict[bytes, tuple[Any, Any, int]]] = {}
 _FIELD_ENTRY_SIZE: Final = 512
 _FIELD_ENTRY_BYTES: Final = 256
 _CACHED_FIELDS: Final = frozenset((
@@ -268,9 +270,8 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
         # "token:value" lines with nothing but field-vchars, SP and HTAB. Anything else (or
         # anything wrong) takes the careful path, which names the fault.
         # tests/h1/test_head_paths.py holds this path to the same verdicts as that one.
-        head = buffer[:end]
-        if type(head) is not bytes:
-            head = bytes(head)
+        # (bytes: the head's own copy; a bytearray, the buffer: one copy out of it, as bytes)
+        head = buffer[:end] if type(buffer) is bytes else bytes(memoryview(buffer)[:end])
         lines = head.split(b"\r\n")
         request_line = lines[0]
         parts = request_line.split(b" ")
@@ -343,7 +344,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
     return _parse_head_general(buffer, end, limits)
 
 
-def _field_entry(line: bytes) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes], int] | None:
+def _field_entry(line: bytes) -> tuple[Any, Any, int] | None:
     """A field line's ((lowercased name, value), (name, value), kind), or None when the line
     is not a plain "token:value" one; remembered when its name is in _CACHED_FIELDS."""
     name, colon, value = line.partition(b":")

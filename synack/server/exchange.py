@@ -214,7 +214,7 @@ class Handler(Protocol):
 
     And it may define ``respond_now(exchange) -> bool``, which the driver calls first: a
     handler that can answer without waiting for anything (a cached small file) completes the
-    response there with ``start_response`` + ``complete_response`` and returns True, and no
+    response there with ``respond`` (or ``start_response`` + ``complete_response``) and returns True, and no
     task is created for the request; False means "not now", and ``__call__`` runs as usual.
     It must not raise for anything but a disconnected client. It is called only from a batch
     of answers (``ANSWER_BATCH``), and may check once per batch what holds for all of it.

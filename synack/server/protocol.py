@@ -362,7 +362,11 @@ class HttpProtocol(asyncio.Protocol):
             # Python 3.11, a handler that is only a coroutine (an ASGI app), the common case:
             # its task, started lazily (on the next pass, too), as ``_dispatch`` would make it
             # here, without the call.
-            self._task = _Task(self._run(exchange), loop=self.loop, name=_TASK_NAME, context=_BASE_CONTEXT.copy())
+            loop = self.loop
+            if loop.get_task_factory() is None:
+                self._task = _Task(self._run(exchange), loop=loop, name=_TASK_NAME, context=_BASE_CONTEXT.copy())
+            else:
+                self._task = loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
             return False
         return self._dispatch(exchange)
 
@@ -388,14 +392,18 @@ class HttpProtocol(asyncio.Protocol):
         # started from inside the previous request's task, whose context variables it must not
         # inherit. The task starts on a pass after the read, as ``_answer_now`` explains: in
         # that pass already (``_answering``), on Python 3.12+ at once (eagerly), else lazily.
-        if self._answering and _EAGER:
+        # A task factory the app (or a tool such as an error tracker) installed makes it.
+        loop = self.loop
+        if loop.get_task_factory() is not None:
+            task = loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
+        elif self._answering and _EAGER:
             task = _Task(  # type: ignore[call-arg]
-                self._run(exchange), loop=self.loop, name=_TASK_NAME, eager_start=True, context=_BASE_CONTEXT.copy()
+                self._run(exchange), loop=loop, name=_TASK_NAME, eager_start=True, context=_BASE_CONTEXT.copy()
             )
-            if task.done():  # finished already
-                return self.phase == _HEAD
         else:
-            task = _Task(self._run(exchange), loop=self.loop, name=_TASK_NAME, context=_BASE_CONTEXT.copy())
+            task = _Task(self._run(exchange), loop=loop, name=_TASK_NAME, context=_BASE_CONTEXT.copy())
+        if task.done():  # finished already (started eagerly)
+            return self.phase == _HEAD
         self._task = task
         return False
 
@@ -469,8 +477,12 @@ class HttpProtocol(asyncio.Protocol):
         elif isinstance(outcome, BaseException):
             raise outcome  # (SystemExit, KeyboardInterrupt: the worker ends, as from a task)
         else:
-            self._task = _Task(self._run(exchange, outcome), loop=self.loop, name=_TASK_NAME,
-                               context=_BASE_CONTEXT.copy())
+            loop = self.loop
+            if loop.get_task_factory() is None:
+                self._task = _Task(self._run(exchange, outcome), loop=loop, name=_TASK_NAME,
+                                   context=_BASE_CONTEXT.copy())
+            else:
+                self._task = loop.create_task(self._run(exchange, outcome), context=_BASE_CONTEXT.copy())
 
     def _failed(self, exchange: Exchange, error: Exception) -> None:
         """The handler raised ``error``: a lost client or a bad body ends the exchange (the
@@ -872,11 +884,13 @@ _BATCH_NUMBERS: Final = itertools.count(1)
 
 #: Tasks can start eagerly (Python 3.12+): done from ``_answer_all``, a pass after the read.
 _EAGER: Final = sys.version_info >= (3, 12)
-#: Each request's task is made directly (``loop.create_task`` adds a call, and under uvloop
-#: names the task only after making it), and with a name: without one, Python 3.11 formats
-#: "Task-<n>" for every task (1.4k of the 85k instructions a hello request takes there).
+#: Each request's task is made directly, unless the loop has a task factory
+#: (``loop.create_task`` adds a call, and under uvloop names the task only after making it),
+#: and on Python 3.11 with a name: without one, 3.11 formats "Task-<n>" for every task (1.4k of
+#: the 85k instructions a hello request took there); 3.12 and later make the default name
+#: only when it is asked for.
 _Task: Final = asyncio.Task
-_TASK_NAME: Final = "synack-request"
+_TASK_NAME: Final = "synack-request" if sys.version_info < (3, 12) else None
 #: Every request starts from the context the server was imported in (Context.copy() is O(1)),
 #: never from the task that happened to parse it.
 _BASE_CONTEXT: Final = contextvars.copy_context()

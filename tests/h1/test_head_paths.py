@@ -155,9 +155,15 @@ def test_fast_and_general_paths_agree(head: bytes, limits: Limits) -> None:
     with fallbacks() as calls:
         fast = verdict(parse_head_in, head, limits)
         again = verdict(parse_head_in, head, limits)  # (the remembered lines, this time)
-    assert calls == ([head, head] if beyond_the_fast_path(head, limits) else []), "the head must take the fast path"
+    if SPIED:
+        assert calls == ([head, head] if beyond_the_fast_path(head, limits) else []), "the head must take the fast path"
     assert fast == general
     assert again == general
+
+
+#: Whether ``fallbacks`` can see the fast path's calls: compiled code (the mypyc build) calls
+#: the functions of its own module directly, past any patch.
+SPIED = reader.__file__.endswith(".py")
 
 
 def beyond_the_fast_path(head: bytes, limits: Limits) -> bool:
@@ -193,6 +199,11 @@ def test_the_fast_path_returns_early_for_the_common_heads() -> None:
             request = parse_head_in(head, len(head), Limits())
         assert facts(request) == expected, head
         assert request.forwarded == (b"Forwarded" in head)
+        # In either build: the Host pair is the remembered one itself, which only the fast
+        # path hands out (the general path makes its own).
+        host_line = next(line for line in head.split(b"\r\n") if line.startswith(b"Host:"))
+        assert request.fields[[name for name, _ in request.fields].index(b"host")] is \
+            reader._FIELD_ENTRIES[host_line][0], head
 
 
 # ---------------------------------------------------------------------- remembered field lines
