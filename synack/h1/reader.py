@@ -291,8 +291,9 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                 and (method in _KNOWN_METHODS or (method != b"CONNECT" and _TOKEN(method) is not None))
                 and len(request_line) <= limits.max_request_line
             ):
-                items: list[tuple[bytes, bytes]] = []
-                raw: list[tuple[bytes, bytes]] = []
+                # (Lists of Any, as the entries: compiled, typed pairs would be made anew.)
+                items: list[Any] = []
+                raw: list[Any] = []
                 special: list[tuple[bytes, bytes]] = []
                 forwarded = False
                 for line in lines[1:]:
@@ -355,7 +356,7 @@ def _field_entry(line: bytes) -> tuple[Any, Any, int] | None:
     kind = _PLAIN
     if lower in _SPECIAL:
         kind = _PROXY if lower in _PROXY_FIELDS else _SHAPING
-    entry = ((lower, value), (name, value), kind)
+    entry: tuple[Any, Any, int] = ((lower, value), (name, value), kind)  # (Any: as _FIELD_ENTRIES)
     if lower in _CACHED_FIELDS and len(line) <= _FIELD_ENTRY_BYTES:
         remember(_FIELD_ENTRIES, _FIELD_ENTRY_SIZE, line, entry)
     return entry
