@@ -46,7 +46,7 @@ _TOKEN: Final = grammar.FIELD_NAME.fullmatch
 _VALUE: Final = grammar.FIELD_VALUE.fullmatch
 #: The methods the fast path takes without the token check (CONNECT needs the careful path).
 _KNOWN_METHODS: Final = frozenset((b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE"))
-_TARGET_BYTES: Final = grammar.TARGET_BYTES
+_TARGET_TABLE: Final = grammar.TARGET_TABLE
 #: Kinds of field: one that shapes the exchange (in _SPECIAL), a proxy's, any other.
 _PLAIN: Final = 0
 _SHAPING: Final = 1
@@ -287,7 +287,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                 return _parse_head_general(buffer, end, limits)
             if (
                 target[:1] == b"/"
-                and not target.translate(None, _TARGET_BYTES)
+                and target.translate(_TARGET_TABLE) == target
                 and (method in _KNOWN_METHODS or (method != b"CONNECT" and _TOKEN(method) is not None))
                 and len(request_line) <= limits.max_request_line
             ):

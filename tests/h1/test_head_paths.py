@@ -272,6 +272,13 @@ def test_an_invalid_line_is_never_remembered(empty_cache: dict[bytes, Any], line
     assert empty_cache == {}
 
 
+def test_every_byte_in_a_target_gets_the_general_verdict() -> None:
+    for byte in range(256):
+        head = b"GET /a%sb HTTP/1.1\r\nHost: h" % bytes([byte])
+        assert verdict(parse_head_in, head, Limits()) == verdict(_parse_head_general, head, Limits()), byte
+        assert (verdict(parse_head_in, head, Limits())[0] == "request") == (0x21 <= byte <= 0x7E and byte != 0x23)
+
+
 @pytest.mark.parametrize("line", [
     b"get / HTTP/1.1", b"PROPFIND /a HTTP/1.1", b"GET / HTTP/1.9", b"GET /a#b HTTP/1.1", b"GET  / HTTP/1.1",
     b"GET / HTTP/1.1 ", b"GET /\x80 HTTP/1.1", b"GET / HTTP/2.0", b"GET / http/1.1", b"CONNECT a:1 HTTP/1.1",
