@@ -708,8 +708,7 @@ class WSGIHandler:
             return
         try:
             response.sent = True
-            exchange.start_response(response.status, response.require_start(), response.reason)
-            exchange.complete_response(payload)  # head and body in one write
+            exchange.respond(response.status, response.require_start(), payload, response.reason)  # one write
         except Exception as failure:  # a response that breaks HTTP: the app's fault (a 500)
             settle(exchange, failure)
             return
