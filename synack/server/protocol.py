@@ -31,7 +31,7 @@ import itertools
 import logging
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Final, cast
 
 from ..h1 import (
@@ -361,7 +361,7 @@ class HttpProtocol(asyncio.Protocol):
         elif context.begin is None:
             # Python 3.11, a handler that is only a coroutine (an ASGI app), the common case:
             # its task, started lazily (on the next pass, too), as ``_dispatch`` would make it
-            # here, without the call.
+            # here: ``_lazy_task`` inline, without the call.
             loop = self.loop
             if loop.get_task_factory() is None:
                 self._task = _Task(self._run(exchange), loop=loop, name=_TASK_NAME, context=_BASE_CONTEXT.copy())
@@ -394,18 +394,24 @@ class HttpProtocol(asyncio.Protocol):
         # that pass already (``_answering``), on Python 3.12+ at once (eagerly), else lazily.
         # A task factory the app (or a tool such as an error tracker) installed makes it.
         loop = self.loop
-        if loop.get_task_factory() is not None:
-            task = loop.create_task(self._run(exchange), context=_BASE_CONTEXT.copy())
-        elif self._answering and _EAGER:
+        if self._answering and _EAGER and loop.get_task_factory() is None:
             task = _Task(  # type: ignore[call-arg]
                 self._run(exchange), loop=loop, name=_TASK_NAME, eager_start=True, context=_BASE_CONTEXT.copy()
             )
         else:
-            task = _Task(self._run(exchange), loop=loop, name=_TASK_NAME, context=_BASE_CONTEXT.copy())
+            task = self._lazy_task(self._run(exchange))
         if task.done():  # finished already (started eagerly)
             return self.phase == _HEAD
         self._task = task
         return False
+
+    def _lazy_task(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A request's task, to start on the loop's next pass, from a fresh context: made by
+        the loop's task factory when the app installed one."""
+        loop = self.loop
+        if loop.get_task_factory() is None:
+            return _Task(coroutine, loop=loop, name=_TASK_NAME, context=_BASE_CONTEXT.copy())
+        return loop.create_task(coroutine, context=_BASE_CONTEXT.copy())
 
     def _answer_now(self, exchange: Exchange) -> None:
         """Dispatch ``exchange`` on the pass after the one that read its head, when its
@@ -477,12 +483,7 @@ class HttpProtocol(asyncio.Protocol):
         elif isinstance(outcome, BaseException):
             raise outcome  # (SystemExit, KeyboardInterrupt: the worker ends, as from a task)
         else:
-            loop = self.loop
-            if loop.get_task_factory() is None:
-                self._task = _Task(self._run(exchange, outcome), loop=loop, name=_TASK_NAME,
-                                   context=_BASE_CONTEXT.copy())
-            else:
-                self._task = loop.create_task(self._run(exchange, outcome), context=_BASE_CONTEXT.copy())
+            self._task = self._lazy_task(self._run(exchange, outcome))
 
     def _failed(self, exchange: Exchange, error: Exception) -> None:
         """The handler raised ``error``: a lost client or a bad body ends the exchange (the
