@@ -27,7 +27,9 @@ from synack.server.timeouts import Timeouts
 
 
 async def hello(scope, receive, send):  # type: ignore[no-untyped-def]
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    # As bench/apps/hello_asgi.py (and as frameworks do): the length is given.
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")]})
     await send({"type": "http.response.body", "body": b"Hello, world!"})
 
 

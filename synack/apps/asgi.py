@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from ..compiled import mypyc_attr
 from ..logs import error_log
-from ..server.exchange import BodyError, ClientDisconnected, Exchange, TlsInfo
+from ..server.exchange import BodyError, ClientDisconnected, Exchange, TlsInfo, entry_point
 
 __all__ = ["ASGIHandler", "ASGIProtocolError", "build_scope"]
 
@@ -418,6 +418,9 @@ class ASGIHandler:
     def __init__(self, app: ASGIApp, lifespan: str = "auto", lifespan_timeout: float = 60.0,
                  websocket: Any = None, request_id: bool = False) -> None:
         self.app = app
+        #: What is called for each request: the app, or its bound ``__call__`` (an app object
+        #: such as Starlette's or FastAPI's, called without the type's call slot).
+        self._call_app: ASGIApp = entry_point(app)
         #: Put each request's X-Request-ID in its scope's state.
         self.request_id = request_id
         self.lifespan_mode = lifespan
@@ -437,7 +440,8 @@ class ASGIHandler:
             if upgraded is not None:
                 return upgraded
         cycle = _Cycle(exchange)
-        return self.app(build_scope(exchange, self.state, self.request_id), cycle.receive, cycle.send)
+        call = self._call_app  # (an attribute, then the call: LOAD_METHOD cannot specialise on it)
+        return call(build_scope(exchange, self.state, self.request_id), cycle.receive, cycle.send)
 
     def _upgrade(self, exchange: Exchange) -> Awaitable[None] | None:
         """The WebSocket session for a WebSocket upgrade (None: other upgrades are plain HTTP)."""

@@ -229,6 +229,42 @@ class ServerConnection:
         else:
             self.client_eof = True
 
+    def receive_request(self, data: bytes) -> Request | None:
+        """``receive_data(data)`` and then ``next_event()``, in one call, for the usual read: a
+        connection waiting for a request, with nothing buffered, is sent a whole request head
+        (and perhaps body bytes after it). Returns the ``Request``, or None having taken
+        nothing (any other case, or a head that is not valid): then feed ``data`` to
+        ``receive_data`` and read events with ``next_event`` as usual, which says what is
+        wrong with it.
+        """
+        if (
+            self.request_state is not _RQ_IDLE
+            or self._held is not None
+            or self._buffer
+            or type(data) is not bytes
+            or self.client_eof
+        ):
+            return None
+        limits = self.limits
+        end = data.find(b"\r\n\r\n")
+        if not 0 < end <= limits.max_head_bytes or data[0] == 13 or limits.allow_bare_lf:
+            return None
+        try:
+            request = parse_head_in(data, end, limits)
+        except RemoteProtocolError:
+            return None  # (nothing taken: the usual path parses it again and reports it)
+        start = end + 4
+        extra = len(data) - start
+        if extra:
+            # What _next_head does with held input after a head: body bytes of this request
+            # are held (one copy), pipelined input goes into the buffer.
+            if request.framing is _FRAMING_LENGTH and extra <= (request.content_length or 0):
+                self._held = data[start:]
+            else:
+                self._buffer += memoryview(data)[start:]
+        self._take(request)
+        return request
+
     def _spill(self) -> None:
         """Move held input into the buffer, for the parsing paths that work there."""
         held = self._held
@@ -247,6 +283,12 @@ class ServerConnection:
         """Number of received bytes not yet turned into events."""
         held = self._held
         return len(self._buffer) if held is None else len(held)
+
+    def input_waiting(self) -> bool:
+        """Whether received bytes wait to be parsed, or EOF was seen (``buffered or client_eof``
+        in one method call, cheaper than the property: the driver asks after every response)."""
+        held = self._held
+        return bool(self._buffer if held is None else held) or self.client_eof
 
     @property
     def keep_alive(self) -> bool:
@@ -331,7 +373,11 @@ class ServerConnection:
             finally:
                 del buffer[:skip]
             self._search_from = 0
-        # The head is parsed: the request's body comes next.
+        self._take(request)
+        return request
+
+    def _take(self, request: Request) -> None:
+        """The head is parsed: the request's body comes next."""
         self.request = request
         self.response_status = 0
         self._keep_alive = request.keep_alive
@@ -344,7 +390,6 @@ class ServerConnection:
         else:
             self._reader = ChunkedReader(self.limits)
         self.request_state = _RQ_BODY
-        return request
 
     def _incomplete_head(self) -> ConnectionClosed | Signal:
         buffer = self._buffer

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from ..h1 import Limits
 from ..logs import access_lane, access_log, access_writer, custom_access, error_log
-from .exchange import Handler
+from .exchange import Handler, entry_point
 from .request_id import RequestIds
 from .metrics import Metrics
 from .timeouts import Timeouts
@@ -56,7 +56,7 @@ class ServerContext:
         self.loop = loop
         #: The clock every deadline is armed from (``loop.time``; a test harness may swap it).
         self.time = loop.time
-        self.handler = handler
+        self.handler = handler  # (also sets ``handle``)
         self.limits = limits
         self.timeouts = timeouts
         self.server_header = server_header
@@ -97,6 +97,17 @@ class ServerContext:
         #: (connection, exchange) pairs whose dispatch waits for the loop's next pass, done
         #: there together (``protocol.HttpProtocol._answer_now``).
         self.answers: list[tuple[Any, Any]] = []
+
+    @property
+    def handler(self) -> Handler:
+        """What answers each exchange (setting it also sets ``handle``)."""
+        return self._handler
+
+    @handler.setter
+    def handler(self, handler: Handler) -> None:
+        self._handler = handler
+        #: What the driver calls for each exchange (``exchange.entry_point``).
+        self.handle: Callable[[Any], Awaitable[None]] = entry_point(handler)
 
 
 def access_log_enabled() -> bool:

@@ -13,6 +13,7 @@ TLS or HTTP/2 streams — can carry the same adapters.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -34,6 +35,7 @@ __all__ = [
     "Settle",
     "AnswerBatch",
     "ANSWER_BATCH",
+    "entry_point",
 ]
 
 HeaderList = Iterable[tuple[bytes, bytes]]
@@ -236,6 +238,16 @@ _HEAD_IDLE: Final = 0
 _HEAD_PENDING: Final = 1
 _HEAD_SENT: Final = 2
 _REQUEST_BODY = RequestState.BODY  # a global: cheaper than the Enum attribute per body chunk
+
+
+def entry_point(handler: Any) -> Any:
+    """What to call to call ``handler``: its bound ``__call__`` when its class defines one in
+    Python, else ``handler`` itself. (Calling an instance goes through its type's call slot,
+    which looks the method up and repacks the arguments each time: on Python 3.11, 750
+    instructions per call more than the bound method, which the interpreter calls inline.)"""
+    if isinstance(getattr(type(handler), "__call__", None), types.FunctionType):
+        return handler.__call__
+    return handler
 
 
 class Exchange:

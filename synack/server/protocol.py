@@ -178,6 +178,15 @@ class HttpProtocol(asyncio.Protocol):
             self._stream.feed(data)
             return
         connection = self.connection
+        if phase == _KEEPALIVE and self.exchange is None:
+            # The usual read: the next request's head, whole. Taken in one call; anything
+            # else (a partial or invalid head, a buffer not empty) goes the way below.
+            request = connection.receive_request(data)
+            if request is not None:
+                # (Not dispatching: a request answered at once, within _start, goes on to any
+                # input after it from finish(), with the head deadline, as _ready_for_next does.)
+                self._start(request)
+                return
         connection.receive_data(data)
         if self.exchange is None:
             if phase == _KEEPALIVE:
@@ -459,7 +468,10 @@ class HttpProtocol(asyncio.Protocol):
         """The request's task: the handler (or, after ``Handler.begin``, the awaitable it
         settled with), then what its end means for the connection."""
         try:
-            await (self.context.handler(exchange) if rest is None else rest)
+            if rest is None:
+                handle = self.context.handle  # (an attribute, then the call: LOAD_METHOD cannot specialise on it)
+                rest = handle(exchange)
+            await rest
             after = exchange.after_handler
             if after is not None:
                 await after()
@@ -601,7 +613,7 @@ class HttpProtocol(asyncio.Protocol):
             # The response is still queued: hold the next request back until the client
             # has read it (pipelined requests must not pile responses up in memory).
             self._arm_write(_FLUSH)
-        elif self.reading_paused or self.connection.buffered or self.connection.client_eof:
+        elif self.reading_paused or self.connection.input_waiting():
             self._ready_for_next()
         else:
             # The usual case, inline (``_ready_for_next`` in short): wait for the next request.

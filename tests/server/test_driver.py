@@ -188,6 +188,101 @@ def test_long_pipeline_of_immediate_answers_does_not_recurse() -> None:
     run(body)
 
 
+def _kept_alive(harness: Harness) -> tuple[Any, Any]:
+    """A connection that has been answered once and waits for its next request (the reads
+    after that take ``receive_request``, the driver's one-call path, when they can)."""
+    protocol, transport = harness.connect(high=1 << 30)
+    protocol.data_received(GET)
+    return protocol, transport
+
+
+def _files(tmp_path: Any) -> Any:
+    """A handler that answers synchronously (``respond_now``): static files."""
+    from synack.apps.static import StaticFiles, StaticSettings
+
+    (tmp_path / "index.html").write_bytes(b"ok")
+    return StaticFiles(str(tmp_path), StaticSettings())
+
+
+class _AnswersInBegin:
+    """A handler that answers within ``begin``, before it returns (``Handler.begin`` allows
+    it): the driver then goes on to the next request in the same call."""
+
+    def begin(self, exchange: Any, settle: Any) -> None:
+        exchange.respond(200, [(b"content-type", b"text/plain")], b"ok")
+        settle(exchange, None)
+
+    async def __call__(self, exchange: Any) -> None:
+        raise AssertionError("begin is used")
+
+
+def _handler(kind: str, tmp_path: Any) -> Any:
+    if kind == "asgi":
+        return asgi(reply(b"ok"))
+    if kind == "static":
+        return _files(tmp_path)
+    return _AnswersInBegin()
+
+
+@pytest.mark.parametrize("handler", ["asgi", "static", "begin"])
+def test_a_kept_alive_read_of_whole_heads_and_a_partial_one(handler: str, tmp_path: Any) -> None:
+    # Two whole requests and the start of a third in one read, on a connection in keep-alive:
+    # both answered in order, and the third's head gets the head timeout (408), not the
+    # keep-alive one. (With static files the first is answered within the read itself.)
+    async def body() -> None:
+        harness = Harness(_handler(handler, tmp_path), Timeouts(head=10, keep_alive=5))
+        protocol, transport = _kept_alive(harness)
+        await settle()
+        assert count_responses(transport.take()) == 1
+        protocol.data_received(GET + GET + b"GET /three HTTP/1.1\r\nHo")
+        await settle()
+        assert count_responses(transport.take()) == 2
+        await harness.advance(6)  # past keep-alive, within the head timeout
+        assert not transport.ended
+        await harness.advance(5)
+        assert transport.take().startswith(b"HTTP/1.1 408")
+
+    run(body)
+
+
+@pytest.mark.parametrize("handler", ["asgi", "static", "begin"])
+def test_a_long_kept_alive_pipeline_of_immediate_answers_does_not_recurse(handler: str, tmp_path: Any) -> None:
+    async def body() -> None:
+        harness = Harness(_handler(handler, tmp_path))
+        protocol, transport = _kept_alive(harness)
+        await settle()
+        transport.take()
+        protocol.data_received(GET * 3000)
+        answered = 0
+        for _ in range(4000):
+            answered += count_responses(transport.take())
+            if answered == 3000:
+                break
+            await asyncio.sleep(0)
+        assert answered == 3000
+
+    run(body)
+
+
+@pytest.mark.parametrize("bad, status", [
+    (b"GET / HTTP/1.1\r\nHost: test\r\nBad Name: x\r\n\r\n", b"400"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"400"),
+    (b"GET / HTTP/1.1\r\nHost: test\r\nX: " + b"y" * 70000 + b"\r\n\r\n", b"431"),
+])
+def test_a_kept_alive_read_of_a_bad_head_is_refused(bad: bytes, status: bytes) -> None:
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"ok")))
+        protocol, transport = _kept_alive(harness)
+        await settle()
+        assert count_responses(transport.take()) == 1
+        protocol.data_received(bad)
+        await settle()
+        assert transport.take().startswith(b"HTTP/1.1 " + status)
+        assert transport.ended
+
+    run(body)
+
+
 # ---------------------------------------------------------------------- request bodies
 
 
