@@ -131,7 +131,9 @@ _RS_ERROR: Final = ResponseState.ERROR
 _FRAMING_NONE: Final = Framing.NONE
 _FRAMING_LENGTH: Final = Framing.LENGTH
 
-_NO_BODY_STATUSES: Final = frozenset((204, 304))
+#: Statuses whose response has no body: 204 and 304 (RFC 9110 §6.4.1), and 101, after which
+#: the bytes are the new protocol's.
+_NO_BODY_OR_SWITCHING: Final = frozenset((101, 204, 304))
 #: Marks a response whose Content-Length was computed from the body passed to send_response.
 _BODY_AS_GIVEN: Final = object()
 #: Serialised lines of response fields already validated, by (name, value): most responses
@@ -517,9 +519,14 @@ class ServerConnection:
         """The pieces of the response head, status line first and the blank line last."""
         if self.response_state is not _RS_IDLE:
             raise LocalProtocolError(f"response already started (state {self.response_state.name})")
-        if type(status) is not int or not 200 <= status <= 999:
-            if not (status == 101 and self.request is not None and self.request.upgrade):
-                raise LocalProtocolError(f"invalid final status {status!r}")
+        # A final status sent before has its line cached (status_line fills the cache for
+        # 100-999: the type and lower bound keep 1xx, and floats that hash alike, out).
+        line = _STATUS_LINES.get(status) if type(status) is int and status >= 200 and not reason else None
+        if line is None:
+            if type(status) is not int or not 200 <= status <= 999:
+                if not (status == 101 and self.request is not None and self.request.upgrade):
+                    raise LocalProtocolError(f"invalid final status {status!r}")
+            line = status_line(status, reason)
         request = self.request
         if self.continue_owed:
             # The client may still be waiting to send its body; we cannot know whether the
@@ -528,8 +535,7 @@ class ServerConnection:
             self._keep_alive = False
         if self.request_state is _RQ_ERROR:
             self._keep_alive = False
-        line = None if reason else _STATUS_LINES.get(status)  # (the cached line, without the call)
-        fields = [line or status_line(status, reason), self.default_headers]
+        fields = [line, self.default_headers]
         length: bytes | None = None
         chunked = False
         field_line = _FIELD_LINE.fullmatch
@@ -580,7 +586,7 @@ class ServerConnection:
             if len(line) <= _FIELD_LINE_CACHE_BYTES:
                 remember(_FIELD_LINES, _FIELD_LINE_CACHE_SIZE, (name, value), line)
         head_request = request is not None and request.method == b"HEAD"
-        if status in _NO_BODY_STATUSES or status == 101:
+        if status in _NO_BODY_OR_SWITCHING:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).
             if status == 304 and length is not None:
                 fields.append(_LENGTH_LINES.get(length) or _length_line(length))

@@ -493,7 +493,6 @@ class Exchange:
             raise LocalProtocolError("response already started")
         self._status = status
         self._headers = headers
-        self._reason = reason
         payload = self._connection.send_response(status, headers, data, reason)
         self._head_state = _HEAD_SENT
         self._ended = True

@@ -23,6 +23,7 @@ from synack.h1 import (
     ServerConnection,
     reason_phrase,
 )
+from synack.h1.writer import status_line
 
 GET11 = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
 GET10 = b"GET / HTTP/1.0\r\n\r\n"
@@ -226,6 +227,21 @@ def test_invalid_final_status(status: int) -> None:
 @pytest.mark.parametrize("status", ["200", 200.0])
 def test_a_status_that_is_not_an_int_is_refused(status: Any) -> None:
     # The pure build refuses it in send(); the compiled build already in the typed event.
+    with pytest.raises((LocalProtocolError, TypeError)):
+        received(GET11).send(Response(status, []))
+
+
+@pytest.mark.parametrize("status", [100, 101, 103, 199, 200.0, 204.0, True, 1000])
+def test_a_status_whose_line_is_cached_is_still_judged(status: Any) -> None:
+    # Status lines are cached from 100 to 999, informational ones included: a final response
+    # must still refuse 1xx (101 without an upgrade), and floats that hash like a cached int.
+    for cached in (100, 101, 103, 199):
+        assert status_line(cached).startswith(b"HTTP/1.1 %d " % cached)  # (now cached)
+    received(GET11).send(InformationalResponse(103, []))
+    respond(received(GET11), 200, [])
+    respond(received(GET11), 204, [])
+    with pytest.raises((LocalProtocolError, TypeError)):
+        received(GET11).send_response(status, [], b"ok")
     with pytest.raises((LocalProtocolError, TypeError)):
         received(GET11).send(Response(status, []))
 
