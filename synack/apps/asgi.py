@@ -262,7 +262,20 @@ class _Cycle:
                 raise ASGIProtocolError(
                     f"http.response.start 'status' must be an int from 200 to 999, got {status!r}"
                 )
-            self.headers = _headers(message.get("headers", ()))
+            headers = message.get("headers", ())
+            if type(headers) is list:
+                # (``_headers`` inline for the usual shape, a list of byte-string pairs, which
+                # is handed on as it is: the core validates every name and value.)
+                try:
+                    for name, value in headers:
+                        if type(name) is not bytes or type(value) is not bytes:
+                            headers = _headers(headers)
+                            break
+                except (TypeError, ValueError):  # not pairs: the careful path says what is wrong
+                    headers = _headers(headers)
+            else:
+                headers = _headers(headers)
+            self.headers = headers
             self.status = status
             if message.get("trailers", False):
                 self.trailers = True

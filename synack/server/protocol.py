@@ -170,13 +170,6 @@ class HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         phase = self.phase
-        if phase == _LINGER:
-            self._linger_input()
-            return
-        if phase == _UPGRADED:
-            assert self._stream is not None
-            self._stream.feed(data)
-            return
         connection = self.connection
         if phase == _KEEPALIVE and self.exchange is None:
             # The usual read: the next request's head, whole. Taken in one call; anything
@@ -187,6 +180,13 @@ class HttpProtocol(asyncio.Protocol):
                 # input after it from finish(), with the head deadline, as _ready_for_next does.)
                 self._start(request)
                 return
+        elif phase == _LINGER:
+            self._linger_input()
+            return
+        elif phase == _UPGRADED:
+            assert self._stream is not None
+            self._stream.feed(data)
+            return
         connection.receive_data(data)
         if self.exchange is None:
             if phase == _KEEPALIVE:

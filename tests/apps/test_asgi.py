@@ -189,6 +189,8 @@ def test_app_returning_without_response_is_500(client: httpx.Client, path: str) 
         ("start-twice", "unexpected ASGI message 'http.response.start' in state BODY"),
         ("bad-status", "'status' must be an int"),
         ("bad-headers", "headers must be an iterable of [name, value] byte-string pairs"),
+        ("bad-headers-triple", "headers must be an iterable of [name, value] byte-string pairs"),
+        ("bad-headers-int", "headers must be an iterable of [name, value] byte-string pairs"),
         ("str-body", "'body' must be bytes, got str"),
         ("unknown-type", "unexpected ASGI message 'http.response.bogus' in state BODY"),
         ("no-type", "ASGI message must be a dict with a 'type'"),
