@@ -611,3 +611,53 @@ def test_cancel_aborts_a_request_begun_without_a_task() -> None:
         assert transport.aborted and protocol.closed
 
     run(body)
+
+
+# ---------------------------------------------------------------------- entry points
+
+
+class _Meta(type):
+    def __call__(cls, *args: Any) -> Any:
+        return ("made by the metaclass", args)
+
+
+class _AppClass(metaclass=_Meta):
+    def __call__(self, *args: Any) -> Any:
+        return ("the instance's method", args)
+
+
+class _CallableApp:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return ("called", args)
+
+
+def test_the_entry_point_calls_what_calling_the_handler_calls() -> None:
+    from synack.server.exchange import entry_point
+
+    def function(*args: Any) -> Any:
+        return ("function", args)
+
+    instance = _CallableApp()
+    app_instance = object.__new__(_AppClass)  # (calling the class goes to its metaclass)
+    for handler in (function, instance, _AppClass, app_instance, len):
+        assert entry_point(handler)(*(("x",) if handler is len else (1, 2))) == handler(
+            *(("x",) if handler is len else (1, 2)))
+    assert entry_point(function) is function  # (a function is called as it is)
+    assert entry_point(instance) is not instance  # an instance: through its bound method
+    assert instance.calls == 2
+
+
+def test_a_handler_set_later_is_the_one_called() -> None:
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"first")))
+        harness.context.handler = asgi(reply(b"second"))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET)
+        await settle()
+        assert transport.take().endswith(b"second")
+
+    run(body)
