@@ -481,6 +481,9 @@ class ASGIHandler:
         await lifespan.startup()
         if lifespan.supported:
             self.state = lifespan.state
+        # Startup may have patched the app's class (an error tracker initialised there wraps
+        # Starlette.__call__, say): requests call what the class has now.
+        self._call_app = entry_point(self.app)
 
     async def shutdown(self) -> None:
         """Run lifespan shutdown, after the connections have drained."""

@@ -90,17 +90,14 @@ class ServerContext:
         #: Requests started on this worker's connections.
         self.requests = 0
         self.on_connection_lost: list[Any] = []
-        #: The handler's synchronous fast path, when it has one (see ``Handler``).
-        self.respond_now: Any = getattr(handler, "respond_now", None)
-        #: The handler's task-free entry, when it has one (see ``Handler``).
-        self.begin: Any = getattr(handler, "begin", None)
         #: (connection, exchange) pairs whose dispatch waits for the loop's next pass, done
         #: there together (``protocol.HttpProtocol._answer_now``).
         self.answers: list[tuple[Any, Any]] = []
 
     @property
     def handler(self) -> Handler:
-        """What answers each exchange (setting it also sets ``handle``)."""
+        """What answers each exchange (setting it also sets ``handle``, ``respond_now`` and
+        ``begin``)."""
         return self._handler
 
     @handler.setter
@@ -108,6 +105,10 @@ class ServerContext:
         self._handler = handler
         #: What the driver calls for each exchange (``exchange.entry_point``).
         self.handle: Callable[[Any], Awaitable[None]] = entry_point(handler)
+        #: The handler's synchronous fast path, when it has one (see ``Handler``).
+        self.respond_now: Any = getattr(handler, "respond_now", None)
+        #: The handler's task-free entry, when it has one (see ``Handler``).
+        self.begin: Any = getattr(handler, "begin", None)
 
 
 def access_log_enabled() -> bool:

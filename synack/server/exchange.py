@@ -244,12 +244,16 @@ def entry_point(handler: Any) -> Any:
     """What to call to call ``handler``: its bound ``__call__`` when its class defines one in
     Python, else ``handler`` itself. (Calling an instance goes through its type's call slot,
     which looks the method up and repacks the arguments each time: on Python 3.11, 750
-    instructions per call more than the bound method, which the interpreter calls inline.)"""
-    call = getattr(type(handler), "__call__", None)
-    if isinstance(call, types.FunctionType):
-        # (Bound from the type, as the call itself looks it up: for a class whose metaclass
-        # defines __call__, ``handler.__call__`` would be the method for its instances.)
-        return types.MethodType(call, handler)
+    instructions per call more than the bound method, which the interpreter calls inline.)
+    The method is the one the class has now: one patched onto the class later is not seen
+    by what this returned (ASGIHandler takes it again after lifespan startup)."""
+    for klass in type(handler).__mro__:
+        call = klass.__dict__.get("__call__")
+        if call is not None:
+            # Bound from the type, as the call itself finds it (for a class whose metaclass
+            # defines __call__, ``handler.__call__`` would be the method for its instances),
+            # and only a plain function: a staticmethod, say, is called as it is.
+            return types.MethodType(call, handler) if type(call) is types.FunctionType else handler
     return handler
 
 

@@ -641,9 +641,17 @@ def test_the_entry_point_calls_what_calling_the_handler_calls() -> None:
     def function(*args: Any) -> Any:
         return ("function", args)
 
+    class Static:
+        __call__ = staticmethod(function)
+
+    class FromClass:
+        @classmethod
+        def __call__(cls, *args: Any) -> Any:
+            return (cls.__name__, args)
+
     instance = _CallableApp()
     app_instance = object.__new__(_AppClass)  # (calling the class goes to its metaclass)
-    for handler in (function, instance, _AppClass, app_instance, len):
+    for handler in (function, instance, _AppClass, app_instance, len, Static(), FromClass()):
         assert entry_point(handler)(*(("x",) if handler is len else (1, 2))) == handler(
             *(("x",) if handler is len else (1, 2)))
     assert entry_point(function) is function  # (a function is called as it is)
@@ -659,5 +667,75 @@ def test_a_handler_set_later_is_the_one_called() -> None:
         protocol.data_received(GET)
         await settle()
         assert transport.take().endswith(b"second")
+
+    run(body)
+
+
+def test_an_app_class_patched_during_lifespan_startup_is_called_patched() -> None:
+    # Error trackers initialised in startup wrap the framework's __call__ (Sentry does
+    # Starlette.__call__ = ...): requests must go through the wrapper.
+    from synack.apps.asgi import ASGIHandler
+
+    class App:
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                await receive()
+                original = App.__call__
+
+                async def patched(self: Any, scope: Any, receive: Any, send: Any) -> None:
+                    if scope["type"] == "http":
+                        await reply(b"patched")(scope, receive, send)
+                    else:
+                        await original(self, scope, receive, send)
+
+                App.__call__ = patched  # type: ignore[method-assign]
+                await send({"type": "lifespan.startup.complete"})
+                await receive()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+            await reply(b"original")(scope, receive, send)
+
+    async def body() -> None:
+        handler = ASGIHandler(App(), lifespan="on")
+        await handler.startup()
+        harness = Harness(handler)
+        protocol, transport = harness.connect()
+        protocol.data_received(GET)
+        await settle()
+        assert transport.take().endswith(b"patched")
+        await handler.shutdown()
+
+    run(body)
+
+
+def test_the_kept_alive_read_takes_the_one_call_path() -> None:
+    from synack.h1 import ServerConnection
+
+    taken: list[bool] = []
+    original = ServerConnection.receive_request
+    # The pure build's class can be spied on; the compiled one cannot be patched, and there
+    # only the answers are checked.
+    spied = hasattr(original, "__code__")
+
+    def spy(self: Any, data: bytes) -> Any:
+        request = original(self, data)
+        taken.append(request is not None)
+        return request
+
+    async def body() -> None:
+        harness = Harness(asgi(reply(b"ok")))
+        protocol, transport = harness.connect()
+        protocol.data_received(GET)  # (a new connection: its first read takes the usual calls)
+        await settle()
+        if spied:
+            ServerConnection.receive_request = spy  # type: ignore[method-assign]
+        try:
+            protocol.data_received(GET)
+            await settle()
+        finally:
+            if spied:
+                ServerConnection.receive_request = original  # type: ignore[method-assign]
+        assert count_responses(transport.take()) == 2
+        assert taken == ([True] if spied else [])
 
     run(body)
