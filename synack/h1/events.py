@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from .headers import Headers
+from .headers import Headers, raw_pairs
 
 __all__ = [
     "Signal",
@@ -65,8 +65,9 @@ class Request:
     #: target the Host field holds the target's authority (added if the client sent none):
     #: RFC 9112 §3.2.2 says the Host field is then ignored and replaced by it.
     fields: list[tuple[bytes, bytes]]
-    #: One pair per field whose first element is the name as the client spelled it.
-    raw_fields: Any
+    #: What ``raw_fields`` is made from: those pairs, or (from the parser's fast path, which
+    #: does not build them) the field lines themselves (``headers.raw_pairs``).
+    _raw: Any = field(repr=False, compare=False)
     #: Whether the connection may carry another request after this exchange.
     keep_alive: bool = True
     #: The client sent ``Expect: 100-continue`` (HTTP/1.1 only).
@@ -92,11 +93,19 @@ class Request:
     _headers: Headers | None = field(default=None, repr=False, compare=False)
 
     @property
+    def raw_fields(self) -> list[tuple[bytes, bytes]]:
+        """One pair per field whose first element is the name as the client spelled it."""
+        raw = self._raw
+        if raw and type(raw[0]) is bytes:  # the field lines: made into the pairs once
+            raw = self._raw = raw_pairs(raw, self.fields)
+        return raw  # type: ignore[no-any-return]
+
+    @property
     def headers(self) -> Headers:
         """The fields as ``Headers`` (made on first use: an ASGI request never needs it)."""
         headers = self._headers
         if headers is None:
-            headers = self._headers = Headers(self.fields, self.raw_fields)
+            headers = self._headers = Headers(self.fields, self._raw)  # (raw names on demand)
         return headers
 
 

@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["Headers", "split_list"]
+__all__ = ["Headers", "split_list", "raw_pairs"]
+
+
+def raw_pairs(raw: Sequence[Any], items: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """(raw name, value) pairs from ``raw``: one per item of ``items``, either a pair whose
+    first element is the name as the client spelled it, or the field's line itself
+    (``name:value``, as the parser's fast path keeps them instead of building the pairs)."""
+    return [(name[: name.index(b":")] if type(name) is bytes else name[0], value)
+            for name, (_, value) in zip(raw, items)]
 
 
 class Headers(Sequence[tuple[bytes, bytes]]):
@@ -23,13 +31,13 @@ class Headers(Sequence[tuple[bytes, bytes]]):
     def __init__(
         self,
         items: Sequence[tuple[bytes, bytes]] | Iterator[tuple[bytes, bytes]] = (),
-        raw: Sequence[tuple[bytes, Any]] | None = None,
+        raw: Sequence[Any] | None = None,
     ) -> None:
         #: The underlying list of (lowercased name, value) pairs. Do not mutate. (A list
         #: given to the constructor becomes this list, without a copy.)
         self.items: list[tuple[bytes, bytes]] = items if type(items) is list else list(items)
-        # One pair per item whose first element is the name as the client spelled it (the
-        # parser's own (name, unstripped value) pairs, so nothing is copied per request).
+        # One pair per item whose first element is the name as the client spelled it, or its
+        # line (see ``raw_pairs``): the parser's own list, so nothing is copied per request.
         self._raw = raw
 
     def __len__(self) -> int:
@@ -58,7 +66,7 @@ class Headers(Sequence[tuple[bytes, bytes]]):
         """Pairs with names as the client spelled them."""
         if self._raw is None:
             return list(self.items)
-        return [(raw[0], value) for raw, (_, value) in zip(self._raw, self.items)]
+        return raw_pairs(self._raw, self.items)
 
     def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
         """The first value of ``name`` (lowercase), or ``default``."""

@@ -59,7 +59,7 @@ _PROXY: Final = 2
 #: emptied when full.
 #: (The pairs are typed Any: compiled, a tuple[bytes, bytes] would be unboxed from the entry
 #: and boxed again, a new tuple per line, where the remembered one itself can be handed out.)
-_FIELD_ENTRIES: Final[dict[bytes, tuple[Any, Any, int]]] = {}
+_FIELD_ENTRIES: Final[dict[bytes, tuple[Any, int]]] = {}
 _FIELD_ENTRY_SIZE: Final = 512
 _FIELD_ENTRY_BYTES: Final = 256
 _CACHED_FIELDS: Final = frozenset((
@@ -293,18 +293,17 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
             ):
                 # (Lists of Any, as the entries: compiled, typed pairs would be made anew.)
                 items: list[Any] = []
-                raw: list[Any] = []
                 special: list[tuple[bytes, bytes]] = []
                 forwarded = False
-                for line in lines[1:]:
+                field_lines = lines[1:]
+                for line in field_lines:
                     entry = _FIELD_ENTRIES.get(line)
                     if entry is None:
                         entry = _field_entry(line)
                         if entry is None:
                             return _parse_head_general(buffer, end, limits)
-                    pair, raw_pair, kind = entry
+                    pair, kind = entry
                     items.append(pair)
-                    raw.append(raw_pair)
                     if kind:
                         if kind == _PROXY:
                             forwarded = True  # (read by server/proxy.py; nothing to decide here)
@@ -317,7 +316,7 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                     if lower == b"host" and (value in _KNOWN_HOSTS or _host_ok(value)):
                         # Host and no other field that shapes the exchange (the common GET):
                         # no body, the version's default persistence, no expectation, no upgrade.
-                        return Request(method, target, version, items, raw, version == b"1.1", False,
+                        return Request(method, target, version, items, field_lines, version == b"1.1", False,
                                        _FRAMING_NONE, None, None, path, query, value, forwarded)
                 elif count == 2:
                     # Host and, either order, one plain Content-Length (the common POST: 1*DIGIT,
@@ -331,21 +330,21 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
                             if second.isdigit() and len(second) <= 18:
                                 declared = int(second)
                                 if limits.max_body_bytes is None or declared <= limits.max_body_bytes:
-                                    return Request(method, target, version, items, raw, version == b"1.1", False,
+                                    return Request(method, target, version, items, field_lines, version == b"1.1", False,
                                                    _FRAMING_LENGTH if declared else _FRAMING_NONE, declared,
                                                    None, path, query, value, forwarded)
                         elif other == b"connection":
                             token = second.lower()
                             if token == b"keep-alive" or token == b"close":
-                                return Request(method, target, version, items, raw, token == b"keep-alive", False,
+                                return Request(method, target, version, items, field_lines, token == b"keep-alive", False,
                                                _FRAMING_NONE, None, None, path, query, value, forwarded)
                 return _build_request(
-                    method, target, version, items, raw, special, limits, path, query, None, forwarded
+                    method, target, version, items, field_lines, special, limits, path, query, None, forwarded
                 )
     return _parse_head_general(buffer, end, limits)
 
 
-def _field_entry(line: bytes) -> tuple[Any, Any, int] | None:
+def _field_entry(line: bytes) -> tuple[Any, int] | None:
     """A field line's ((lowercased name, value), (name, value), kind), or None when the line
     is not a plain "token:value" one; remembered when its name is in _CACHED_FIELDS."""
     name, colon, value = line.partition(b":")
@@ -356,7 +355,7 @@ def _field_entry(line: bytes) -> tuple[Any, Any, int] | None:
     kind = _PLAIN
     if lower in _SPECIAL:
         kind = _PROXY if lower in _PROXY_FIELDS else _SHAPING
-    entry: tuple[Any, Any, int] = ((lower, value), (name, value), kind)  # (Any: as _FIELD_ENTRIES)
+    entry: tuple[Any, int] = ((lower, value), kind)  # (Any: as _FIELD_ENTRIES)
     if lower in _CACHED_FIELDS and len(line) <= _FIELD_ENTRY_BYTES:
         remember(_FIELD_ENTRIES, _FIELD_ENTRY_SIZE, line, entry)
     return entry
@@ -385,7 +384,7 @@ def _build_request(
     target: bytes,
     version: bytes,
     items: list[tuple[bytes, bytes]],
-    raw: list[tuple[bytes, bytes]],
+    raw: list[Any],
     special_fields: list[tuple[bytes, bytes]],
     limits: Limits,
     path: bytes,

@@ -225,7 +225,7 @@ def _with_host(exchange: Exchange, host: bytes) -> Request:
     if head.host is None:
         fields.append((b"host", host))
         raw.append((b"Host", host))
-    return dataclasses.replace(head, fields=fields, raw_fields=raw, host=host, _headers=None)
+    return dataclasses.replace(head, fields=fields, _raw=raw, host=host, _headers=None)
 
 
 def _list(values: Iterable[bytes] | None) -> list[bytes]:
