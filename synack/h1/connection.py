@@ -255,17 +255,20 @@ class ServerConnection:
             request = parse_head_in(data, end, limits)
         except RemoteProtocolError:
             return None  # (nothing taken: the usual path parses it again and reports it)
-        start = end + 4
-        extra = len(data) - start
-        if extra:
-            # What _next_head does with held input after a head: body bytes of this request
-            # are held (one copy), pipelined input goes into the buffer.
-            if request.framing is _FRAMING_LENGTH and extra <= (request.content_length or 0):
-                self._held = data[start:]
-            else:
-                self._buffer += memoryview(data)[start:]
+        if len(data) > end + 4:
+            self._keep_after_head(data, end + 4, request)
         self._take(request)
         return request
+
+    def _keep_after_head(self, data: bytes, start: int, request: Request) -> None:
+        """The bytes of one read that follow the head just parsed from it (``data[start:]``,
+        not empty; nothing is held then): this request's body bytes are held (one copy),
+        pipelined input goes into the buffer, which consumes it in place (slicing the held
+        bytes for each request would copy the rest each time)."""
+        if request.framing is _FRAMING_LENGTH and len(data) - start <= (request.content_length or 0):
+            self._held = data[start:]
+        else:
+            self._buffer += memoryview(data)[start:]
 
     def _spill(self) -> None:
         """Move held input into the buffer, for the parsing paths that work there."""
@@ -334,16 +337,9 @@ class ServerConnection:
                 except RemoteProtocolError:
                     self._held = held[start:] or None  # (the head is consumed, as below)
                     raise
-                extra = len(held) - start
-                if not extra:
-                    self._held = None
-                elif request.framing is _FRAMING_LENGTH and extra <= (request.content_length or 0):
-                    self._held = held[start:]  # all of it this request's body: one copy
-                else:
-                    # Pipelined input follows: into the buffer, which consumes it in place
-                    # (slicing the held bytes for each request would copy the rest each time).
-                    self._held = None
-                    self._buffer += memoryview(held)[start:]
+                self._held = None
+                if len(held) > start:
+                    self._keep_after_head(held, start, request)
             else:
                 self._spill()
         if request is None:

@@ -345,8 +345,8 @@ def parse_head_in(buffer: bytes | bytearray, end: int, limits: Limits) -> Reques
 
 
 def _field_entry(line: bytes) -> tuple[Any, int] | None:
-    """A field line's ((lowercased name, value), (name, value), kind), or None when the line
-    is not a plain "token:value" one; remembered when its name is in _CACHED_FIELDS."""
+    """A field line's ((lowercased name, value), kind), or None when the line is not a plain
+    "token:value" one; remembered when its name is in _CACHED_FIELDS."""
     name, colon, value = line.partition(b":")
     if not colon or _TOKEN(name) is None or _VALUE(value) is None:
         return None
