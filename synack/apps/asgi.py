@@ -52,6 +52,25 @@ _EXTENSIONS: Final[dict[str, dict[str, Any]]] = {
     "http.response.early_hint": {},
 }
 _METHOD_CACHE_SIZE = 64
+#: Copied for each scope, then the request's own values are stored: copying a dict is a
+#: fraction of the cost of building one entry by entry (3.11: ~1.1k instructions less a
+#: request). The keys in the order of the ASGI spec; the values the common ones or None.
+_SCOPE: Final[dict[str, Any]] = {
+    "type": "http",
+    "asgi": None,
+    "http_version": "1.1",
+    "method": None,
+    "scheme": "http",
+    "path": None,
+    "raw_path": None,
+    "query_string": None,
+    "root_path": "",
+    "headers": None,
+    "client": None,
+    "server": None,
+    "extensions": None,
+}
+_ASGI: Final[dict[str, str]] = {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION}
 
 
 @mypyc_attr(native_class=False)  # mypyc compiles no subclass of RuntimeError
@@ -99,28 +118,23 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None, request_id: bo
             path = raw_path.decode("utf-8", "replace")
     else:
         path = _decode_path(raw_path)
-    method = _METHODS.get(head.method) or _method(head.method)
+    scope = _SCOPE.copy()  # type, HTTP/1.1, http, no root path: the rest is stored below
+    scope["asgi"] = _ASGI.copy()
+    if head.http_version != b"1.1":
+        scope["http_version"] = "1.0"
+    scope["method"] = _METHODS.get(head.method) or _method(head.method)
     root_path = exchange.root_path
-    scheme = exchange.scheme
     if root_path:
         path = root_path + path
         raw_path = quote(root_path).encode("ascii") + raw_path
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
-        "http_version": "1.1" if head.http_version == b"1.1" else "1.0",
-        "method": method,
-        "scheme": scheme,
-        "path": path,
-        "raw_path": raw_path,
-        "query_string": head.query,
-        "root_path": root_path,
-        # The parsed list itself: it was built for this request alone.
-        "headers": head.fields,
-        "client": exchange.client,
-        "server": exchange.server,
-        "extensions": _EXTENSIONS.copy(),
-    }
+        scope["root_path"] = root_path
+    scope["path"] = path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = head.query
+    scope["headers"] = head.fields  # the parsed list itself: it was built for this request alone
+    scope["client"] = exchange.client
+    scope["server"] = exchange.server
+    scope["extensions"] = _EXTENSIONS.copy()
     if request_id:
         # The request's X-Request-ID (a trusted peer's, else a new one) in the state's copy.
         request_state = state.copy() if state is not None else {}
@@ -128,7 +142,9 @@ def build_scope(exchange: Exchange, state: dict[str, Any] | None, request_id: bo
         scope["state"] = request_state
     elif state is not None:
         scope["state"] = state.copy()
+    scheme = exchange.scheme
     if scheme != "http":  # (plain http, the common case, skips the property call)
+        scope["scheme"] = scheme
         tls = exchange.tls
         if tls is not None:  # (https may also come from a trusted proxy, without TLS here)
             scope["extensions"]["tls"] = _tls_extension(tls)
@@ -172,6 +188,14 @@ class _Cycle:
     __slots__ = ("exchange", "state", "request_sent", "trailers", "pending_trailers", "streaming", "status",
                  "headers", "_finished")
 
+    #: Set only when the app announces trailers (``trailers`` says whether it did).
+    pending_trailers: list[tuple[bytes, bytes]]
+    #: The status and header fields of ``http.response.start``: given to the exchange with the
+    #: whole body (``Exchange.respond``), or when the body starts streaming. (Declared here,
+    #: not in ``__init__``, where a bare annotation still costs an instruction per request.)
+    status: int
+    headers: Any
+
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
         self.state = _START
@@ -180,13 +204,8 @@ class _Cycle:
         #: The app announced trailers in ``http.response.start`` (``pending_trailers`` is
         #: only set then).
         self.trailers = False
-        self.pending_trailers: list[tuple[bytes, bytes]]
         #: Part of the body has gone out (so the one-write path no longer applies).
         self.streaming = False
-        #: The status and header fields of ``http.response.start``: given to the exchange
-        #: with the whole body (``Exchange.respond``), or when the body starts streaming.
-        self.status: int
-        self.headers: Any
         #: Resolved when the response is complete (wakes a parked ``receive``).
         self._finished: asyncio.Future[None] | None = None
 

@@ -62,7 +62,7 @@ class FieldBlock:
         LocalProtocolError: a field breaks HTTP, as ``send`` would say.
     """
 
-    __slots__ = ("lines", "content_length", "_pairs")
+    __slots__ = ("lines", "content_length", "length_line", "length_number", "_pairs")
 
     def __init__(self, fields: Any) -> None:
         pairs = tuple(fields)
@@ -81,8 +81,10 @@ class FieldBlock:
             lines.append(b"%s: %s\r\n" % (name, value))
         #: The serialised fields other than Content-Length, each line ending in CRLF.
         self.lines = b"".join(lines)
-        #: The Content-Length value, or None.
+        #: The Content-Length value, or None; then its line and its number (computed once).
         self.content_length = length
+        self.length_line = b"" if length is None else _length_line(length)
+        self.length_number = 0 if length is None else int(length)
         self._pairs = pairs
 
     def __iter__(self) -> Any:
@@ -154,6 +156,10 @@ _FIELD_LINE: Final = re.compile(
 #: ``content-length: N\r\n`` by N (an int, or the digits as bytes), for the sizes seen.
 _LENGTH_LINES: Final[dict[int | bytes, bytes]] = {}
 _LENGTH_LINE_CACHE_SIZE: Final = 1024
+#: A Content-Length field sent before, by its exact (name, value) pair: its line and its
+#: number. Kept apart from ``_FIELD_LINES`` (sizes vary: they must not crowd the other
+#: fields out), under the same rules: exact ``bytes`` only, bounded, emptied when full.
+_LENGTH_FIELDS: Final[dict[tuple[bytes, bytes], tuple[bytes, int]]] = {}
 
 
 def _length_line(length: int | bytes) -> bytes:
@@ -532,12 +538,17 @@ class ServerConnection:
         if self.request_state is _RQ_ERROR:
             self._keep_alive = False
         fields = [line, self.default_headers]
+        # The Content-Length value, if any; then also its line and its number.
         length: bytes | None = None
+        length_line = b""
+        length_number = 0
         chunked = False
         field_line = _FIELD_LINE.fullmatch
         if type(headers) is FieldBlock:
             fields.append(headers.lines)
             length = headers.content_length
+            length_line = headers.length_line
+            length_number = headers.length_number
             headers = ()
         lines_get = _FIELD_LINES.get
         for name, value in headers:
@@ -545,9 +556,17 @@ class ServerConnection:
                 # First: only exact bytes may match a remembered field (a look-alike that
                 # compares equal must not pass, nor an unhashable buffer raise elsewhere).
                 check_field(name, value)  # raises with the precise complaint
-            line = lines_get((name, value))
+            pair = (name, value)
+            line = lines_get(pair)
             if line is not None:
                 fields.append(line)  # a field sent before, validated then
+                continue
+            known = _LENGTH_FIELDS.get(pair)
+            if known is not None:  # a Content-Length sent before, validated then
+                if length is not None and length != value:
+                    raise LocalProtocolError("conflicting Content-Length in response")
+                length = value
+                length_line, length_number = known
                 continue
             lower = name.lower()
             if lower == b"content-length":
@@ -557,6 +576,9 @@ class ServerConnection:
                 if length is not None and length != value:
                     raise LocalProtocolError("conflicting Content-Length in response")
                 length = value
+                length_line = _length_line(value)
+                length_number = int(value)
+                remember(_LENGTH_FIELDS, _LENGTH_LINE_CACHE_SIZE, pair, (length_line, length_number))
                 continue
             if lower == b"transfer-encoding":
                 if value.lower() != b"chunked":
@@ -580,25 +602,25 @@ class ServerConnection:
                 fields[1] = _without_field(fields[1], lower)
                 continue
             if len(line) <= _FIELD_LINE_CACHE_BYTES:
-                remember(_FIELD_LINES, _FIELD_LINE_CACHE_SIZE, (name, value), line)
+                remember(_FIELD_LINES, _FIELD_LINE_CACHE_SIZE, pair, line)
         head_request = request is not None and request.method == b"HEAD"
         if status in _NO_BODY_OR_SWITCHING:
             # RFC 9110 §8.6: no Content-Length in 204; 304 keeps the GET length (when given).
             if status == 304 and length is not None:
-                fields.append(_LENGTH_LINES.get(length) or _length_line(length))
+                fields.append(length_line)
             self._writer = NoBodyWriter()
         elif head_request:
             if length is not None:
-                fields.append(_LENGTH_LINES.get(length) or _length_line(length))
+                fields.append(length_line)
             elif body_length is not None and body_length > 0:
                 fields.append(_LENGTH_LINES.get(body_length) or _length_line(body_length))
             self._writer = NoBodyWriter()
         elif length is not None:
-            fields.append(_LENGTH_LINES.get(length) or _length_line(length))
-            if body_length is not None and not chunked and int(length) == body_length:
+            fields.append(length_line)
+            if length_number == body_length and not chunked:
                 self._writer = _BODY_AS_GIVEN  # the whole body is here and has that length
             else:
-                self._writer = LengthWriter(int(length))
+                self._writer = LengthWriter(length_number)
         elif body_length is not None and not chunked:
             fields.append(_LENGTH_LINES.get(body_length) or _length_line(body_length))
             self._writer = _BODY_AS_GIVEN

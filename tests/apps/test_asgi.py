@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -348,3 +349,41 @@ def test_file_extensions_with_native_sendfile(server_factory, big_file: Path) ->
         assert sha256(client.get("/pathsend", params={"path": str(big_file)}).content) == sha256(expected)
         partial = client.get("/zerocopy", params={"path": str(big_file), "offset": "5", "count": "2000000"})
         assert partial.content == expected[5:2000005]
+
+
+def test_a_scope_is_the_requests_own_whatever_the_app_did_to_the_last_one() -> None:
+    # Each scope starts from a shared template: what an app writes into one (its top level,
+    # its "asgi" and "extensions" dicts) must not reach the next request's.
+    from synack.apps.asgi import ASGIHandler
+    from tests.server.harness import Harness, run, settle
+
+    scopes: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scopes.append(dict(scope, asgi=dict(scope["asgi"]), extensions=dict(scope["extensions"])))
+        scope["method"] = "MANGLED"
+        scope["mine"] = True
+        scope["asgi"]["version"] = "9.9"
+        scope["extensions"]["mine"] = {}
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def body() -> None:
+        protocol, transport = Harness(ASGIHandler(app, lifespan="off")).connect()
+        for head in (b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", b"POST /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                     b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n"):
+            protocol.data_received(head)
+            await settle()
+        assert transport.take().count(b"HTTP/1.1 200 ") == 3
+
+    run(body)
+    first, second, third = scopes
+    assert (first["method"], first["path"], first["query_string"], first["http_version"]) == ("GET", "/a", b"x=1", "1.1")
+    assert (second["method"], second["path"], second["query_string"], second["http_version"]) == ("POST", "/b", b"", "1.0")
+    assert (third["method"], third["path"], third["http_version"]) == ("GET", "/c", "1.1")
+    for scope in scopes:
+        assert "mine" not in scope and "mine" not in scope["extensions"]
+        assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+        assert (scope["type"], scope["scheme"], scope["root_path"]) == ("http", "http", "")
+        assert list(scope)[:13] == ["type", "asgi", "http_version", "method", "scheme", "path", "raw_path",
+                                    "query_string", "root_path", "headers", "client", "server", "extensions"]

@@ -462,3 +462,66 @@ def test_the_field_line_cache_is_bounded() -> None:
         tracemalloc.stop()
     assert short < 1024 * 1024, f"{short} bytes retained"
     assert long < 256 * 1024, f"{long} bytes retained"
+
+
+# ----------------------------------------------------------------------- Content-Length cache
+
+from synack.h1 import connection as _h1_connection  # noqa: E402
+
+NOT_MODIFIED_GET = b"GET / HTTP/1.1\r\nHost: h\r\nIf-None-Match: *\r\n\r\n"
+
+
+@pytest.mark.parametrize("name", [b"content-length", b"Content-Length"])
+def test_a_remembered_content_length_keeps_its_meaning(name: bytes) -> None:
+    # The first response judges the field; the same pair later comes from the cache. Every
+    # time, each framing decision is the same as on a cold cache.
+    _h1_connection._LENGTH_FIELDS.clear()
+    length = [(b"content-type", b"text/plain"), (name, b"5")]
+    for attempt in range(3):
+        whole = received(GET11).send_response(200, length, b"hello")
+        assert whole.endswith(b"\r\ncontent-length: 5\r\n\r\nhello"), (attempt, whole)
+        head_only = received(HEAD11).send_response(200, length, b"")
+        assert b"\r\ncontent-length: 5\r\n" in head_only and head_only.endswith(b"\r\n\r\n")
+        assert b"\r\ncontent-length: 5\r\n" in received(NOT_MODIFIED_GET).send_response(304, length, b"")
+        # Streamed, the number still bounds the body.
+        streamed = received(GET11)
+        streamed.send(Response(200, length))
+        with pytest.raises(LocalProtocolError):
+            streamed.send(Data(b"too long by far"))
+        # A body that is not the announced length is refused.
+        with pytest.raises(LocalProtocolError):
+            received(GET11).send_response(200, length, b"four")
+        # Two lengths that disagree, each remembered by now, still conflict; two that agree
+        # still pass.
+        with pytest.raises(LocalProtocolError, match="conflicting"):
+            received(GET11).send_response(200, [(name, b"5"), (b"content-length", b"6")], b"hello")
+        received(GET11).send_response(200, [(b"content-length", b"6")], b"sixsix")
+        assert received(GET11).send_response(200, [(name, b"5"), (name, b"5")], b"hello").endswith(b"hello")
+        # Only exact bytes match: a look-alike is refused as on a cold cache.
+        with pytest.raises(LocalProtocolError, match="must be bytes"):
+            received(GET11).send_response(200, [(name, memoryview(b"5"))], b"hello")
+    assert (name, b"5") in _h1_connection._LENGTH_FIELDS  # (so the later rounds did use it)
+    # A value that is not digits is never remembered, however often sent.
+    for _ in range(2):
+        with pytest.raises(LocalProtocolError, match="invalid Content-Length"):
+            received(GET11).send_response(200, [(name, b"+5")], b"hello")
+    assert (name, b"+5") not in _h1_connection._LENGTH_FIELDS
+
+
+def test_the_content_length_cache_is_bounded_and_apart_from_the_field_lines() -> None:
+    # Sizes vary from response to response: 20,000 of them keep at most one cache's worth,
+    # and do not push the other remembered fields out.
+    received(GET11).send_response(200, [(b"x-kept", b"1")], b"")
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for size in range(20_000):
+            received(GET11).send(Response(200, [(b"content-length", b"%d" % size)]))
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < 1024 * 1024, f"{retained} bytes retained"
+    assert len(_h1_connection._LENGTH_FIELDS) <= _h1_connection._LENGTH_LINE_CACHE_SIZE
+    assert (b"x-kept", b"1") in _h1_connection._FIELD_LINES
