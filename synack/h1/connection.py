@@ -35,11 +35,12 @@ from .writer import (
     CloseWriter,
     LengthWriter,
     NoBodyWriter,
-    _STATUS_LINES,
     check_field,
     encode_fields,
     status_line,
 )
+from .writer import _STATUS_LINES as _status_lines
+
 
 __all__ = ["ServerConnection", "RequestState", "ResponseState", "FieldBlock"]
 
@@ -48,6 +49,10 @@ _CONNECTION_CLOSE: Final = b"connection: close\r\n"
 _CONNECTION_KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
 _CHUNKED: Final = b"transfer-encoding: chunked\r\n"
 _CONTINUE = status_line(100) + b"\r\n"
+#: ``writer.status_line``'s cache, bound here by assignment: on 3.11 a method of a name bound
+#: by ``from ... import`` is called through a new bound method each time (the compiler takes
+#: such names for modules), a dictionary lookup's worth more per response.
+_STATUS_LINES: Final[dict[int, bytes]] = _status_lines
 
 
 class FieldBlock:
@@ -546,21 +551,21 @@ class ServerConnection:
         length_line = b""
         length_number = 0
         chunked = False
-        field_line = _FIELD_LINE.fullmatch
         if type(headers) is FieldBlock:
             fields.append(headers.lines)
             length = headers.content_length
             length_line = headers.length_line
             length_number = headers.length_number
             headers = ()
-        lines_get = _FIELD_LINES.get
+        # (The caches' methods are looked up where they are called: taken out first as bound
+        # methods, each would be a new object per response, which 3.11 cannot specialise.)
         for name, value in headers:
             if type(name) is not bytes or type(value) is not bytes:
                 # First: only exact bytes may match a remembered field (a look-alike that
                 # compares equal must not pass, nor an unhashable buffer raise elsewhere).
                 check_field(name, value)  # raises with the precise complaint
             pair = (name, value)
-            line = lines_get(pair)
+            line = _FIELD_LINES.get(pair)
             if line is not None:
                 fields.append(line)  # a field sent before, validated then
                 continue
@@ -591,7 +596,7 @@ class ServerConnection:
             # Serialise, then validate the whole line with one regex: a name that is a token,
             # a value of field-vchars, SP and HTAB, so no CR/LF can split the response.
             line = b"%s: %s\r\n" % (name, value)
-            if field_line(line) is None:
+            if _FIELD_LINE.fullmatch(line) is None:
                 check_field(name, value)  # raises with the precise complaint
                 raise LocalProtocolError(f"invalid header {name!r}")  # pragma: no cover
             if lower == b"connection":

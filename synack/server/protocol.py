@@ -249,7 +249,11 @@ class HttpProtocol(asyncio.Protocol):
     def _arm(self, phase: int, seconds: float) -> None:
         """Enter ``phase`` with a deadline ``seconds`` from now (0: no deadline)."""
         self.phase = phase
-        self.deadline = self.context.time() + seconds if seconds else 0.0
+        if seconds:
+            clock = self.context.time  # (an attribute, then the call, as in finish())
+            self.deadline = clock() + seconds
+        else:
+            self.deadline = 0.0
 
     def _arm_write(self, phase: int) -> None:
         """Enter a phase that waits for the client to read (WRITE, FLUSH): the deadline polls
@@ -451,7 +455,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _respond_now(self, exchange: Exchange) -> bool:
         try:
-            return bool(self.context.respond_now(exchange))
+            respond_now = self.context.respond_now  # (an attribute, then the call, as in _run)
+            return bool(respond_now(exchange))
         except ClientDisconnected:
             if not exchange.response_complete and self.exchange is exchange:
                 self.abort()
@@ -618,7 +623,8 @@ class HttpProtocol(asyncio.Protocol):
         else:
             # The usual case, inline (``_ready_for_next`` in short): wait for the next request.
             self.phase = _KEEPALIVE
-            self.deadline = context.time() + context.timeouts.keep_alive
+            clock = context.time  # (an attribute, then the call: LOAD_METHOD cannot specialise on it)
+            self.deadline = clock() + context.timeouts.keep_alive
 
     def _ready_for_next(self) -> None:
         """The last response is out: wait for (or start) the next request."""
