@@ -79,7 +79,7 @@ class FieldBlock:
             if lower in (b"transfer-encoding", b"connection"):
                 raise LocalProtocolError(f"{name!r} cannot be part of a FieldBlock")
             if lower == b"content-length":
-                if length is not None or not value.isdigit():
+                if length is not None or not value.isdigit() or len(value) > _LENGTH_DIGITS:
                     raise LocalProtocolError(f"invalid Content-Length {value!r}")
                 length = value
                 continue
@@ -163,8 +163,14 @@ _LENGTH_LINES: Final[dict[int | bytes, bytes]] = {}
 _LENGTH_LINE_CACHE_SIZE: Final = 1024
 #: A Content-Length field sent before, by its exact (name, value) pair: its line and its
 #: number. Kept apart from ``_FIELD_LINES`` (sizes vary: they must not crowd the other
-#: fields out), under the same rules: exact ``bytes`` only, bounded, emptied when full.
+#: fields out), under like rules: exact ``bytes`` only, values of at most ``_LENGTH_DIGITS``
+#: digits (as every Content-Length sent), at most ``_LENGTH_LINE_CACHE_SIZE`` entries,
+#: emptied when full.
 _LENGTH_FIELDS: Final[dict[tuple[bytes, bytes], tuple[bytes, int]]] = {}
+#: The most digits a Content-Length may have, on the way out as on the way in
+#: (``grammar.CONTENT_LENGTH``): 18 keep the number under 2**63, and int() far from
+#: the 4,300 digits past which Python refuses to convert.
+_LENGTH_DIGITS: Final = 18
 
 
 def _length_line(length: int | bytes) -> bytes:
@@ -258,12 +264,15 @@ class ServerConnection:
             or self.client_eof
         ):
             return None
-        # (partition, not find: on 3.11 bytes.find parses its arguments from a tuple, which
-        # costs more than the search and the copy of the head that partition makes.)
-        head, found, rest = data.partition(b"\r\n\r\n")
         limits = self.limits
+        if limits.allow_bare_lf:
+            return None
+        # (partition, not find: on 3.11 bytes.find parses its arguments from a tuple, which
+        # costs more than the search and the copies partition makes, of the head and of what
+        # follows it: usually nothing, or this request's body, held as it is.)
+        head, found, rest = data.partition(b"\r\n\r\n")
         end = len(head)
-        if not found or not 0 < end <= limits.max_head_bytes or head[0] == 13 or limits.allow_bare_lf:
+        if not found or not 0 < end <= limits.max_head_bytes or head[0] == 13:
             return None
         try:
             request = parse_head_in(head, end, limits)  # (the whole of ``head``: not copied again)
@@ -564,7 +573,7 @@ class ServerConnection:
                 # First: only exact bytes may match a remembered field (a look-alike that
                 # compares equal must not pass, nor an unhashable buffer raise elsewhere).
                 check_field(name, value)  # raises with the precise complaint
-            pair = (name, value)
+            pair: Any = (name, value)  # (Any: the compiled build then makes the tuple once)
             line = _FIELD_LINES.get(pair)
             if line is not None:
                 fields.append(line)  # a field sent before, validated then
@@ -578,8 +587,8 @@ class ServerConnection:
                 continue
             lower = name.lower()
             if lower == b"content-length":
-                # 1*DIGIT (RFC 9110 §8.6): the name and value need no other check.
-                if not value.isdigit():
+                # 1*DIGIT (RFC 9110 §8.6), bounded: the name and value need no other check.
+                if not value.isdigit() or len(value) > _LENGTH_DIGITS:
                     raise LocalProtocolError(f"invalid Content-Length {value!r}")
                 if length is not None and length != value:
                     raise LocalProtocolError("conflicting Content-Length in response")

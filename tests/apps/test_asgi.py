@@ -353,8 +353,8 @@ def test_file_extensions_with_native_sendfile(server_factory, big_file: Path) ->
 
 def test_a_scope_is_the_requests_own_whatever_the_app_did_to_the_last_one() -> None:
     # Each scope starts from a shared template: what an app writes into one (its top level,
-    # its "asgi" and "extensions" dicts) must not reach the next request's.
-    from synack.apps.asgi import ASGIHandler
+    # its "asgi" dict, the "extensions" dict's own keys) must not reach the next request's.
+    from synack.apps.asgi import _SCOPE, ASGIHandler
     from tests.server.harness import Harness, run, settle
 
     scopes: list[dict[str, Any]] = []
@@ -376,7 +376,9 @@ def test_a_scope_is_the_requests_own_whatever_the_app_did_to_the_last_one() -> N
             await settle()
         assert transport.take().count(b"HTTP/1.1 200 ") == 3
 
+    template = dict(_SCOPE)
     run(body)
+    assert _SCOPE == template  # (the template itself is never written)
     first, second, third = scopes
     assert (first["method"], first["path"], first["query_string"], first["http_version"]) == ("GET", "/a", b"x=1", "1.1")
     assert (second["method"], second["path"], second["query_string"], second["http_version"]) == ("POST", "/b", b"", "1.0")

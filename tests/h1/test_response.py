@@ -483,6 +483,7 @@ def test_a_remembered_content_length_keeps_its_meaning(name: bytes) -> None:
         head_only = received(HEAD11).send_response(200, length, b"")
         assert b"\r\ncontent-length: 5\r\n" in head_only and head_only.endswith(b"\r\n\r\n")
         assert b"\r\ncontent-length: 5\r\n" in received(NOT_MODIFIED_GET).send_response(304, length, b"")
+        assert b"content-length" not in received(GET11).send_response(204, length, b"").lower()
         # Streamed, the number still bounds the body.
         streamed = received(GET11)
         streamed.send(Response(200, length))
@@ -506,6 +507,32 @@ def test_a_remembered_content_length_keeps_its_meaning(name: bytes) -> None:
         with pytest.raises(LocalProtocolError, match="invalid Content-Length"):
             received(GET11).send_response(200, [(name, b"+5")], b"hello")
     assert (name, b"+5") not in _h1_connection._LENGTH_FIELDS
+
+
+@pytest.mark.parametrize("digits", [19, 4301])
+def test_a_content_length_of_too_many_digits_is_refused_as_on_the_way_in(digits: int) -> None:
+    # At most 18 digits, as the request parser allows (int() refuses over 4,300 on 3.11): a
+    # LocalProtocolError, whatever the status or method, never a ValueError; never remembered.
+    value = b"1" * digits
+    for raw, status in ((GET11, 200), (HEAD11, 200), (NOT_MODIFIED_GET, 304), (GET11, 204)):
+        for _ in range(2):
+            connection = received(raw)
+            with pytest.raises(LocalProtocolError, match="invalid Content-Length"):
+                connection.send_response(status, [(b"content-length", value)], b"")
+            assert not connection.keep_alive
+    with pytest.raises(LocalProtocolError, match="invalid Content-Length"):
+        FieldBlock([(b"content-length", value)])
+    assert (b"content-length", value) not in _h1_connection._LENGTH_FIELDS
+    # Eighteen digits still pass, and frame the body as announced.
+    streamed = received(GET11)
+    assert b"\r\ncontent-length: 999999999999999999\r\n" in b"".join(
+        streamed.send(Response(200, [(b"content-length", b"9" * 18)])))
+
+
+def test_a_field_block_length_frames_head_and_not_modified_like_the_fields() -> None:
+    block = FieldBlock(PLAIN_FIELDS)
+    for raw, status in ((HEAD11, 200), (NOT_MODIFIED_GET, 304), (GET11, 204)):
+        assert received(raw).send_response(status, block, b"") == received(raw).send_response(status, PLAIN_FIELDS, b"")
 
 
 def test_the_content_length_cache_is_bounded_and_apart_from_the_field_lines() -> None:
