@@ -158,8 +158,9 @@ _FIELD_LINE: Final = re.compile(
 )
 
 
-#: ``content-length: N\r\n`` by N (an int, or the digits as bytes), for the sizes seen.
-_LENGTH_LINES: Final[dict[int | bytes, bytes]] = {}
+#: ``content-length: N\r\n`` by N, for the body sizes seen (the lines of the Content-Length
+#: fields an app sends are remembered with the field, in ``_LENGTH_FIELDS``).
+_LENGTH_LINES: Final[dict[int, bytes]] = {}
 _LENGTH_LINE_CACHE_SIZE: Final = 1024
 #: A Content-Length field sent before, by its exact (name, value) pair: its line and its
 #: number. Kept apart from ``_FIELD_LINES`` (sizes vary: they must not crowd the other
@@ -174,10 +175,13 @@ _LENGTH_DIGITS: Final = 18
 
 
 def _length_line(length: int | bytes) -> bytes:
+    """The Content-Length line for ``length`` (a body's size, or the digits a field gave),
+    remembered by size; a field's digits are remembered by the caller, with the field."""
+    if isinstance(length, bytes):
+        return b"content-length: " + length + b"\r\n"
     line = _LENGTH_LINES.get(length)
     if line is None:
-        digits = length if isinstance(length, bytes) else str(length).encode("ascii")
-        line = b"content-length: " + digits + b"\r\n"
+        line = b"content-length: " + str(length).encode("ascii") + b"\r\n"
         remember(_LENGTH_LINES, _LENGTH_LINE_CACHE_SIZE, length, line)
     return line
 
